@@ -1,0 +1,1 @@
+"""Tenants, users, API tokens, roles, local-operator mode and the audit trail."""

@@ -1,0 +1,1 @@
+"""Operations: health, queue admin, alerts, emergency stop, recovery, maintenance, reports, checks."""

@@ -1,0 +1,1 @@
+"""The phone pool: registration, status (PostgreSQL and its Redis mirror), health, reassignment."""

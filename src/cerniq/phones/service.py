@@ -1,0 +1,292 @@
+"""The phone pool. This module is the one place that changes a phone's status: PostgreSQL first,
+then (after commit) the Redis mirror ``phone:status:{id}`` the runbook reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import phonenumbers
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerniq.auth.principal import Principal
+from cerniq.auth.service import record_audit
+from cerniq.config import get_settings
+from cerniq.errors import Conflict, NotFound, ValidationFailed
+from cerniq.kit.clock import BusinessClock, utcnow
+from cerniq.kit.db import after_commit
+from cerniq.kit.redis import get_redis
+from cerniq.models import WaPhoneNumber
+from cerniq.models.enums import PhoneStatus
+from cerniq.phones import repository
+from cerniq.quota.guardian import QuotaGuardian
+
+STATUS_KEY = "phone:status:{}"
+
+
+def status_key(phone_id: str) -> str:
+    return STATUS_KEY.format(phone_id)
+
+
+def normalize_number(raw: str, region: str = "RO") -> str:
+    """E.164 form of ``raw`` (Romanian numbers by default), or ValidationFailed."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationFailed(f"not a phone number: {raw!r}", details={"phoneNumber": raw}) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationFailed(f"not a valid phone number: {raw!r}", details={"phoneNumber": raw})
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def guardian() -> QuotaGuardian:
+    return QuotaGuardian(get_redis())
+
+
+def clock() -> BusinessClock:
+    return BusinessClock.from_settings(get_settings())
+
+
+async def phone_views(
+    session: AsyncSession, tenant_id: uuid.UUID, phones: list[WaPhoneNumber]
+) -> list[dict[str, Any]]:
+    """The runbook's phone shape, with today's quota read from Redis."""
+    now = utcnow()
+    biz = clock()
+    day = biz.business_day(now)
+    reset_at = biz.local_midnight_after(now)
+    used = await guardian().usage_many([p.id for p in phones], day)
+    assigned = await repository.assigned_lead_counts(session, tenant_id)
+    return [view(p, used.get(p.id, 0), reset_at.isoformat(), assigned.get(p.id, 0)) for p in phones]
+
+
+def view(phone: WaPhoneNumber, used: int, reset_at: str, assigned: int = 0) -> dict[str, Any]:
+    limit = phone.daily_quota_limit
+    return {
+        "id": phone.id,
+        "label": phone.phone_label,
+        "phoneNumber": phone.phone_number,
+        "timelinesaiAccountId": phone.timelinesai_account_id,
+        "status": phone.status.value,
+        "statusReason": phone.status_reason,
+        "statusChangedAt": phone.status_changed_at.isoformat() if phone.status_changed_at else None,
+        "isOnline": phone.is_online,
+        "isEnabled": phone.is_enabled,
+        "priority": phone.priority,
+        "quota": {"used": used, "limit": limit, "remaining": max(limit - used, 0), "resetAt": reset_at},
+        "followupLimit": phone.followup_limit,
+        "stats": {
+            "totalMessagesSent": phone.total_messages_sent,
+            "totalLeadsAssigned": assigned,
+            "totalConversations": phone.total_conversations,
+        },
+        "lastHealthCheckAt": phone.last_health_check_at.isoformat() if phone.last_health_check_at else None,
+        "lastMessageSentAt": phone.last_message_sent_at.isoformat() if phone.last_message_sent_at else None,
+        "lastMessageReceivedAt": (
+            phone.last_message_received_at.isoformat() if phone.last_message_received_at else None
+        ),
+    }
+
+
+async def list_view(
+    session: AsyncSession, tenant_id: uuid.UUID, *, status: PhoneStatus | None, is_enabled: bool | None
+) -> dict[str, Any]:
+    phones = await repository.list_phones(session, tenant_id, status=status, is_enabled=is_enabled)
+    views = await phone_views(session, tenant_id, phones)
+    return {
+        "phones": views,
+        "totalQuotaUsed": sum(v["quota"]["used"] for v in views),
+        "totalQuotaLimit": sum(v["quota"]["limit"] for v in views),
+        "phonesOnline": sum(1 for v in views if v["status"] == PhoneStatus.ACTIVE.value),
+        "phonesOffline": sum(1 for v in views if v["status"] != PhoneStatus.ACTIVE.value),
+    }
+
+
+async def get_phone(session: AsyncSession, tenant_id: uuid.UUID, phone_id: str) -> WaPhoneNumber:
+    phone = await repository.get_phone(session, tenant_id, phone_id)
+    if phone is None:
+        raise NotFound(f"phone {phone_id!r} not found")
+    return phone
+
+
+async def detail_view(session: AsyncSession, tenant_id: uuid.UUID, phone_id: str) -> dict[str, Any]:
+    phone = await get_phone(session, tenant_id, phone_id)
+    (item,) = await phone_views(session, tenant_id, [phone])
+    since = clock().business_day(utcnow()) - timedelta(days=14)
+    item["assignedLeadsCount"] = item["stats"]["totalLeadsAssigned"]
+    item["recentQuotaHistory"] = [
+        {
+            "date": row.usage_date.isoformat(),
+            "used": row.total_sent,
+            "newContacts": row.new_contacts_sent,
+            "followUps": row.followups_sent,
+            "mismatch": row.mismatch,
+        }
+        for row in await repository.quota_history(session, phone.id, since)
+    ]
+    item["incidents"] = [
+        {"kind": i.kind, "reason": i.reason, "actor": i.actor, "at": i.created_at.isoformat()}
+        for i in await repository.incidents(session, tenant_id, phone.id, limit=20)
+    ]
+    return item
+
+
+async def create_phone(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    phone_number: str,
+    label: str,
+    timelinesai_account_id: str | None = None,
+    daily_quota_limit: int | None = None,
+    priority: int | None = None,
+    is_enabled: bool = True,
+) -> WaPhoneNumber:
+    """Register a phone; its status key and today's quota key are set once the row is committed."""
+    number = normalize_number(phone_number)
+    if await repository.phone_by_number(session, principal.tenant_id, number) is not None:
+        raise Conflict(f"phone {number} is already registered", details={"phoneNumber": number})
+    values: dict[str, Any] = {
+        "tenant_id": principal.tenant_id,
+        "phone_number": number,
+        "phone_label": label,
+        "timelinesai_account_id": timelinesai_account_id,
+        "is_enabled": is_enabled,
+    }
+    if daily_quota_limit is not None:
+        values["daily_quota_limit"] = daily_quota_limit
+    if priority is not None:
+        values["priority"] = priority
+    phone = await repository.add_phone(session, **values)
+    await repository.add_incident(
+        session,
+        tenant_id=principal.tenant_id,
+        phone_id=phone.id,
+        kind="REGISTERED",
+        reason=label,
+        actor=principal.actor,
+    )
+    await record_audit(
+        session,
+        principal,
+        "phone.create",
+        entity_type="phone",
+        entity_id=phone.id,
+        after={"phoneNumber": number, "label": label, "quota": phone.daily_quota_limit},
+    )
+    phone_id, status = phone.id, phone.status
+
+    async def mirror() -> None:
+        redis = get_redis()
+        await redis.set(status_key(phone_id), status.value)
+        day = clock().business_day(utcnow())
+        await redis.set(f"quota:wa:{phone_id}:{day.isoformat()}", 0, ex=172800, nx=True)
+
+    after_commit(session, mirror)
+    return phone
+
+
+async def change_status(
+    session: AsyncSession,
+    phone: WaPhoneNumber,
+    status: PhoneStatus,
+    *,
+    reason: str | None,
+    actor: str,
+    principal: Principal | None = None,
+    incident_kind: str | None = None,
+) -> bool:
+    """Move ``phone`` to ``status`` (PostgreSQL now, the Redis mirror after commit).
+
+    Returns False when nothing changed. Records a phone incident and, for operator actions, an
+    audit row.
+    """
+    before = phone.status
+    if before == status:
+        mirror_status(session, phone.id, status)
+        return False
+    await repository.set_status(session, phone.id, status, reason)
+    phone.status = status
+    phone.status_reason = reason
+    await repository.add_incident(
+        session,
+        tenant_id=phone.tenant_id,
+        phone_id=phone.id,
+        kind=incident_kind or status.value,
+        reason=reason,
+        actor=actor,
+        details={"from": before.value, "to": status.value},
+    )
+    if principal is not None:
+        await record_audit(
+            session,
+            principal,
+            "phone.status",
+            entity_type="phone",
+            entity_id=phone.id,
+            reason=reason,
+            before={"status": before.value},
+            after={"status": status.value},
+        )
+    mirror_status(session, phone.id, status)
+    return True
+
+
+def mirror_status(session: AsyncSession, phone_id: str, status: PhoneStatus) -> None:
+    async def write() -> None:
+        await get_redis().set(status_key(phone_id), status.value)
+
+    after_commit(session, write)
+
+
+async def update_phone(
+    session: AsyncSession, principal: Principal, phone_id: str, changes: dict[str, Any]
+) -> WaPhoneNumber:
+    """Operator edits: label, enabled flag, priority, quota limit, status ACTIVE/PAUSED."""
+    phone = await repository.get_phone(session, principal.tenant_id, phone_id, for_update=True)
+    if phone is None:
+        raise NotFound(f"phone {phone_id!r} not found")
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for field, column in (
+        ("label", "phone_label"),
+        ("isEnabled", "is_enabled"),
+        ("priority", "priority"),
+        ("dailyQuotaLimit", "daily_quota_limit"),
+        ("timelinesaiAccountId", "timelinesai_account_id"),
+    ):
+        if field in changes and changes[field] is not None:
+            before[field] = getattr(phone, column)
+            setattr(phone, column, changes[field])
+            after[field] = changes[field]
+    status = changes.get("status")
+    if status is not None:
+        target = PhoneStatus(status)
+        if target not in (PhoneStatus.ACTIVE, PhoneStatus.PAUSED):
+            raise ValidationFailed("status can be set to ACTIVE or PAUSED; other states come from the vendor")
+        if phone.status == PhoneStatus.BANNED and target == PhoneStatus.ACTIVE:
+            raise Conflict(
+                "a BANNED phone is never reactivated (runbook 2.2); register a replacement phone",
+                code="PHONE_BANNED",
+            )
+        await change_status(
+            session,
+            phone,
+            target,
+            reason=changes.get("reason") or "operator",
+            actor=principal.actor,
+            principal=principal,
+        )
+    if before:
+        await session.flush()
+        await record_audit(
+            session,
+            principal,
+            "phone.update",
+            entity_type="phone",
+            entity_id=phone.id,
+            before=before,
+            after=after,
+        )
+    return phone
