@@ -7,6 +7,11 @@ truncated and the test Redis databases are flushed. Vendors are the sandbox over
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -17,7 +22,55 @@ import pytest_asyncio
 _PID = os.getpid()
 TEST_DB = f"cerniq_test_{_PID}"
 PG_BASE = os.environ.get("CERNIQ_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
-REDIS_BASE = os.environ.get("CERNIQ_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_private_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
+    """A redis-server of this test session's own, so concurrent sessions never flush each other
+    (and reliability tests may restart or flush it). Falls back to the shared local server."""
+    if os.environ.get("CERNIQ_TEST_REDIS"):
+        return os.environ["CERNIQ_TEST_REDIS"], None
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return "redis://127.0.0.1:6379", None
+    port = _free_port()
+    workdir = tempfile.mkdtemp(prefix="cerniq-test-redis-")
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--maxmemory-policy",
+            "noeviction",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.05)
+    return f"redis://127.0.0.1:{port}", proc
+
+
+REDIS_BASE, _REDIS_PROC = _start_private_redis()
+TEST_REDIS_PORT = int(REDIS_BASE.rsplit(":", 1)[1]) if REDIS_BASE.count(":") == 2 else 6379
 
 os.environ.update(
     {
@@ -49,6 +102,9 @@ def database() -> Iterator[str]:
     upgrade_database(url)
     yield url
     drop_database(url)
+    if _REDIS_PROC is not None:
+        _REDIS_PROC.terminate()
+        _REDIS_PROC.wait(timeout=10)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session", autouse=True)

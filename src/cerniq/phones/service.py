@@ -290,3 +290,120 @@ async def update_phone(
             after=after,
         )
     return phone
+
+
+async def ban_phone(
+    session: AsyncSession,
+    phone: WaPhoneNumber,
+    *,
+    reason: str,
+    actor: str,
+    principal: Principal | None = None,
+) -> dict[str, int]:
+    """Runbook 2.2 in one step: BANNED (never reconnected), its COLD / CONTACTED_WA leads
+    unassigned and due again (the next dispatch moves them to other phones), its queued messages
+    SKIPPED and its pending jobs removed after commit, an incident and a ``phone:banned`` alert."""
+    from sqlalchemy import select, update
+
+    from cerniq.models import GoldCommunicationLog, GoldLeadJourney
+    from cerniq.models.enums import Direction, LeadState, MessageStatus
+    from cerniq.ops import alerts
+    from cerniq.worker.names import phone_queue
+    from cerniq.worker.queues import get_queue
+
+    changed = await change_status(
+        session,
+        phone,
+        PhoneStatus.BANNED,
+        reason=reason,
+        actor=actor,
+        principal=principal,
+        incident_kind="BANNED",
+    )
+    now = utcnow()
+    skipped = await session.execute(
+        update(GoldCommunicationLog)
+        .where(
+            GoldCommunicationLog.phone_id == phone.id,
+            GoldCommunicationLog.direction == Direction.OUTBOUND,
+            GoldCommunicationLog.status == MessageStatus.QUEUED,
+        )
+        .values(status=MessageStatus.SKIPPED, error_code="PHONE_BANNED", status_updated_at=now)
+        .returning(GoldCommunicationLog.lead_journey_id)
+    )
+    skipped_leads = {r[0] for r in skipped}
+    moved = await session.execute(
+        update(GoldLeadJourney)
+        .where(
+            GoldLeadJourney.assigned_phone_id == phone.id,
+            GoldLeadJourney.current_state.in_((LeadState.COLD, LeadState.CONTACTED_WA)),
+        )
+        .values(assigned_phone_id=None, assigned_at=None, wa_chat_id=None)
+        .returning(GoldLeadJourney.id, GoldLeadJourney.next_action_at)
+    )
+    unassigned = list(moved)
+    due_again = [jid for jid, next_at in unassigned if jid in skipped_leads or next_at is None]
+    if due_again:
+        await session.execute(
+            update(GoldLeadJourney)
+            .where(GoldLeadJourney.id.in_(due_again), GoldLeadJourney.is_human_controlled.is_(False))
+            .values(next_action_at=now)
+        )
+    # leads in conversation elsewhere keep the number only as history
+    await session.execute(
+        update(GoldLeadJourney).where(GoldLeadJourney.assigned_phone_id == phone.id).values(wa_chat_id=None)
+    )
+    del select
+    if changed:
+        await alerts.trigger(
+            session,
+            "phone:banned",
+            subject=phone.id,
+            tenant_id=phone.tenant_id,
+            message=f"{phone.phone_label} banned: {reason}",
+            details={"leadsUnassigned": len(unassigned), "messagesSkipped": len(skipped_leads)},
+        )
+    queue_name = phone_queue(phone.id)
+
+    async def purge() -> None:
+        await get_queue(queue_name).drain(delayed=True)
+
+    after_commit(session, purge)
+    return {"leadsUnassigned": len(unassigned), "messagesSkipped": len(skipped_leads)}
+
+
+async def mark_offline(session: AsyncSession, phone: WaPhoneNumber, *, reason: str, actor: str) -> bool:
+    """ACTIVE (or RECONNECTING) -> OFFLINE with a ``phone:offline`` alert. Never touches PAUSED or BANNED."""
+    from cerniq.ops import alerts
+
+    if phone.status not in (PhoneStatus.ACTIVE, PhoneStatus.RECONNECTING):
+        return False
+    await change_status(
+        session, phone, PhoneStatus.OFFLINE, reason=reason, actor=actor, incident_kind="OFFLINE"
+    )
+    await alerts.trigger(
+        session,
+        "phone:offline",
+        subject=phone.id,
+        tenant_id=phone.tenant_id,
+        message=f"{phone.phone_label} is disconnected: {reason}",
+    )
+    return True
+
+
+async def mark_reconnected(session: AsyncSession, phone: WaPhoneNumber, *, actor: str) -> bool:
+    """OFFLINE / RECONNECTING -> ACTIVE once the account is connected; never revives PAUSED or BANNED."""
+    from cerniq.ops import alerts
+
+    if phone.status not in (PhoneStatus.OFFLINE, PhoneStatus.RECONNECTING):
+        return False
+    await change_status(
+        session,
+        phone,
+        PhoneStatus.ACTIVE,
+        reason="account connected",
+        actor=actor,
+        incident_kind="RECONNECTED",
+    )
+    await alerts.resolve_condition(session, "phone:offline", subject=phone.id, tenant_id=phone.tenant_id)
+    return True

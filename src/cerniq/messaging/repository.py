@@ -1,0 +1,185 @@
+"""SQL for the communication log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerniq.models import GoldCommunicationLog, GoldLeadJourney
+from cerniq.models.enums import Channel, Direction, MessageStatus
+
+IN_FLIGHT = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.AMBIGUOUS)
+# Outbound WhatsApp rows that prove an earlier message reached (or may have reached) the lead.
+CONTACTED = (
+    MessageStatus.SENDING,
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.READ,
+    MessageStatus.REPLIED,
+    MessageStatus.AMBIGUOUS,
+)
+
+
+async def lock_message(session: AsyncSession, message_id: uuid.UUID) -> GoldCommunicationLog | None:
+    query = select(GoldCommunicationLog).where(GoldCommunicationLog.id == message_id).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_message(session: AsyncSession, message_id: uuid.UUID) -> GoldCommunicationLog | None:
+    return await session.get(GoldCommunicationLog, message_id)
+
+
+async def lock_journey(session: AsyncSession, journey_id: uuid.UUID) -> GoldLeadJourney | None:
+    query = select(GoldLeadJourney).where(GoldLeadJourney.id == journey_id).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def had_whatsapp_contact(
+    session: AsyncSession, journey_id: uuid.UUID, exclude: uuid.UUID | None
+) -> bool:
+    """True when an earlier outbound WhatsApp message went (or may have gone) to this lead."""
+    condition = [
+        GoldCommunicationLog.lead_journey_id == journey_id,
+        GoldCommunicationLog.channel == Channel.WHATSAPP,
+        GoldCommunicationLog.direction == Direction.OUTBOUND,
+        GoldCommunicationLog.status.in_(CONTACTED),
+    ]
+    if exclude is not None:
+        condition.append(GoldCommunicationLog.id != exclude)
+    return bool((await session.execute(select(exists().where(*condition)))).scalar())
+
+
+async def contacted_journeys(session: AsyncSession, journey_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """The journeys among ``journey_ids`` that already had an outbound WhatsApp message."""
+    if not journey_ids:
+        return set()
+    rows = await session.execute(
+        select(GoldCommunicationLog.lead_journey_id)
+        .where(
+            GoldCommunicationLog.lead_journey_id.in_(journey_ids),
+            GoldCommunicationLog.channel == Channel.WHATSAPP,
+            GoldCommunicationLog.direction == Direction.OUTBOUND,
+            GoldCommunicationLog.status.in_(CONTACTED),
+        )
+        .distinct()
+    )
+    return {r[0] for r in rows}
+
+
+async def queued_new_contacts(session: AsyncSession, phone_ids: Sequence[str]) -> dict[str, int]:
+    """QUEUED WhatsApp rows per phone whose lead was never contacted: quota already promised."""
+    if not phone_ids:
+        return {}
+    earlier = (
+        select(GoldCommunicationLog.id)
+        .where(
+            GoldCommunicationLog.lead_journey_id == _queued.lead_journey_id,
+            GoldCommunicationLog.channel == Channel.WHATSAPP,
+            GoldCommunicationLog.direction == Direction.OUTBOUND,
+            GoldCommunicationLog.status.in_(CONTACTED),
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(_queued.phone_id, func.count())
+        .where(
+            _queued.phone_id.in_(phone_ids),
+            _queued.status == MessageStatus.QUEUED,
+            _queued.channel == Channel.WHATSAPP,
+            ~earlier,
+        )
+        .group_by(_queued.phone_id)
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+_queued = GoldCommunicationLog.__table__.alias("queued").c
+
+
+async def set_status(
+    session: AsyncSession, message_id: uuid.UUID, status: MessageStatus, **values: Any
+) -> None:
+    await session.execute(
+        update(GoldCommunicationLog)
+        .where(GoldCommunicationLog.id == message_id)
+        .values(status=status, status_updated_at=func.now(), **values)
+    )
+
+
+async def stale_in_flight(
+    session: AsyncSession, *, older_than: datetime, limit: int = 1000
+) -> list[GoldCommunicationLog]:
+    """Outbound rows still QUEUED / SENDING / AMBIGUOUS since before ``older_than``."""
+    query = (
+        select(GoldCommunicationLog)
+        .where(
+            GoldCommunicationLog.direction == Direction.OUTBOUND,
+            GoldCommunicationLog.status.in_(IN_FLIGHT),
+            func.coalesce(GoldCommunicationLog.status_updated_at, GoldCommunicationLog.created_at)
+            < older_than,
+        )
+        .order_by(GoldCommunicationLog.created_at)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def all_in_flight(
+    session: AsyncSession, *, after_id: uuid.UUID | None, limit: int
+) -> list[GoldCommunicationLog]:
+    query = select(GoldCommunicationLog).where(
+        GoldCommunicationLog.direction == Direction.OUTBOUND,
+        GoldCommunicationLog.status.in_(IN_FLIGHT),
+    )
+    if after_id is not None:
+        query = query.where(GoldCommunicationLog.id > after_id)
+    return list((await session.execute(query.order_by(GoldCommunicationLog.id).limit(limit))).scalars())
+
+
+async def ledger_counts(session: AsyncSession, day: date) -> dict[str, int]:
+    """New contacts spent per phone on business day ``day``: rows holding a quota_cost of 1."""
+    rows = await session.execute(
+        select(GoldCommunicationLog.phone_id, func.count())
+        .where(
+            GoldCommunicationLog.quota_cost == 1,
+            GoldCommunicationLog.quota_date == day,
+            GoldCommunicationLog.channel == Channel.WHATSAPP,
+        )
+        .group_by(GoldCommunicationLog.phone_id)
+    )
+    return {str(r[0]): int(r[1]) for r in rows if r[0] is not None}
+
+
+async def followup_counts(session: AsyncSession, day: date) -> dict[str, int]:
+    rows = await session.execute(
+        select(GoldCommunicationLog.phone_id, func.count())
+        .where(
+            GoldCommunicationLog.quota_cost == 0,
+            GoldCommunicationLog.quota_date == day,
+            GoldCommunicationLog.channel == Channel.WHATSAPP,
+            GoldCommunicationLog.direction == Direction.OUTBOUND,
+        )
+        .group_by(GoldCommunicationLog.phone_id)
+    )
+    return {str(r[0]): int(r[1]) for r in rows if r[0] is not None}
+
+
+async def reserved_ids(session: AsyncSession, day: date) -> dict[str, list[uuid.UUID]]:
+    """Rows holding a reservation on ``day`` per phone (to rebuild the reservation hashes)."""
+    rows = await session.execute(
+        select(GoldCommunicationLog.phone_id, GoldCommunicationLog.id, GoldCommunicationLog.quota_cost).where(
+            GoldCommunicationLog.quota_date == day,
+            GoldCommunicationLog.channel == Channel.WHATSAPP,
+            GoldCommunicationLog.direction == Direction.OUTBOUND,
+        )
+    )
+    out: dict[str, list[uuid.UUID]] = {}
+    for phone_id, row_id, _cost in rows:
+        if phone_id is not None:
+            out.setdefault(str(phone_id), []).append(row_id)
+    return out

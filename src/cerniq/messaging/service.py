@@ -1,0 +1,178 @@
+"""Creating outbound messages. Every feature that sends (dispatch, sequences, AI answers, review
+approvals, operators) goes through :func:`queue_message`: it writes the QUEUED row and, once the
+transaction commits, puts one job on the channel's queue under an id derived from the row."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerniq.errors import Conflict, ValidationFailed
+from cerniq.kit.ids import idempotency_key, job_id
+from cerniq.models import GoldCommunicationLog, GoldLeadJourney
+from cerniq.models.enums import Channel, Direction, LeadState, MessageStatus
+from cerniq.worker import names
+from cerniq.worker.enqueue import JobRequest, enqueue_after_commit
+
+# Origins: who wants the message sent. Automation and AI answers stop under takeover; operators don't.
+AUTOMATION = "AUTOMATION"
+AI = "AI"
+OPERATOR = "OPERATOR"
+REVIEW = "REVIEW"
+TEST = "TEST"
+AUTOMATED_ORIGINS = (AUTOMATION, AI)
+
+SEND_ATTEMPTS = 6
+SEND_BACKOFF = {"type": "exponential", "delay": 10000}
+NEW_CONTACT_PRIORITY = 5  # BullMQ serves un-prioritized jobs (follow-ups) before prioritized ones
+
+
+def whatsapp_job(message: GoldCommunicationLog, *, new_contact: bool) -> JobRequest:
+    """The job of a WhatsApp row: queue of its phone, id ``wa-<row id>``."""
+    if message.phone_id is None:
+        raise ValueError("a WhatsApp message needs a phone")
+    return JobRequest(
+        queue=names.phone_queue(message.phone_id),
+        name="send",
+        data={"messageId": str(message.id), "tenantId": str(message.tenant_id)},
+        job_id=job_id("wa", message.id),
+        priority=NEW_CONTACT_PRIORITY if new_contact else None,
+        attempts=SEND_ATTEMPTS,
+        backoff=SEND_BACKOFF,
+        run_at=message.scheduled_at,
+    )
+
+
+def email_job(message: GoldCommunicationLog) -> JobRequest:
+    """The job of an email row: ``q:email:warm|cold``, id ``warm-<row id>`` / ``cold-<row id>``."""
+    warm = message.channel == Channel.EMAIL_WARM
+    return JobRequest(
+        queue=names.EMAIL_WARM if warm else names.EMAIL_COLD,
+        name="send",
+        data={"messageId": str(message.id), "tenantId": str(message.tenant_id)},
+        job_id=job_id("warm" if warm else "cold", message.id),
+        attempts=SEND_ATTEMPTS,
+        backoff=SEND_BACKOFF,
+        run_at=message.scheduled_at,
+    )
+
+
+def job_for(message: GoldCommunicationLog, *, new_contact: bool = False) -> JobRequest:
+    if message.channel == Channel.WHATSAPP:
+        return whatsapp_job(message, new_contact=new_contact)
+    return email_job(message)
+
+
+def enqueue_message_after_commit(
+    session: AsyncSession, message: GoldCommunicationLog, *, new_contact: bool = False
+) -> None:
+    request = job_for(message, new_contact=new_contact)
+    enqueue_after_commit(
+        session,
+        request.queue,
+        request.name,
+        request.data,
+        job_id=request.job_id,
+        priority=request.priority,
+        attempts=request.attempts,
+        backoff=request.backoff,
+        run_at=request.run_at,
+    )
+
+
+def automation_block_reason(journey: GoldLeadJourney, channel: Channel, origin: str) -> str | None:
+    """Why this lead may not get this message now, or None. Opt-outs bind everyone; takeover
+    binds automation and AI answers, not the operator who took over."""
+    if channel == Channel.WHATSAPP and journey.whatsapp_opted_out:
+        return "OPTED_OUT"
+    if channel in (Channel.EMAIL_COLD, Channel.EMAIL_WARM) and journey.email_opted_out:
+        return "OPTED_OUT"
+    if origin in AUTOMATED_ORIGINS:
+        if journey.is_human_controlled:
+            return "HUMAN_TAKEOVER"
+        if journey.current_state in (LeadState.DEAD, LeadState.CONVERTED, LeadState.PAUSED):
+            return f"LEAD_{journey.current_state.value}"
+    return None
+
+
+async def queue_message(
+    session: AsyncSession,
+    journey: GoldLeadJourney,
+    *,
+    channel: Channel,
+    content: str,
+    origin: str,
+    subject: str | None = None,
+    content_rendered: str | None = None,
+    phone_id: str | None = None,
+    template_id: uuid.UUID | None = None,
+    template_version_id: uuid.UUID | None = None,
+    sequence_id: uuid.UUID | None = None,
+    sequence_step: int | None = None,
+    enrollment_id: uuid.UUID | None = None,
+    email_campaign_id: uuid.UUID | None = None,
+    is_ai_generated: bool = False,
+    scheduled_at: datetime | None = None,
+    created_by: str | None = None,
+    new_contact: bool = False,
+    message_id: uuid.UUID | None = None,
+    extra: dict[str, Any] | None = None,
+) -> GoldCommunicationLog:
+    """Write a QUEUED outbound row and enqueue its send job after commit.
+
+    Raises Conflict when the lead may not receive it (opt-out, takeover for automated origins) and
+    ValidationFailed when the channel has no route (no mobile number, no phone, no email).
+    """
+    reason = automation_block_reason(journey, channel, origin)
+    if reason is not None:
+        raise Conflict(f"the lead cannot receive this message: {reason}", code=reason)
+    if not (content_rendered or content).strip():
+        raise ValidationFailed("the message is empty")
+    row_id = message_id or uuid.uuid4()
+    values: dict[str, Any] = {
+        "id": row_id,
+        "tenant_id": journey.tenant_id,
+        "lead_journey_id": journey.id,
+        "channel": channel,
+        "direction": Direction.OUTBOUND,
+        "status": MessageStatus.QUEUED,
+        "origin": origin,
+        "content": content,
+        "content_rendered": content_rendered or content,
+        "subject": subject,
+        "template_id": template_id,
+        "template_version_id": template_version_id,
+        "sequence_id": sequence_id,
+        "sequence_step": sequence_step,
+        "enrollment_id": enrollment_id,
+        "email_campaign_id": email_campaign_id,
+        "is_ai_generated": is_ai_generated,
+        "scheduled_at": scheduled_at,
+        "created_by": created_by,
+        "quota_cost": 0,
+    }
+    if channel == Channel.WHATSAPP:
+        if not journey.mobile_e164 or journey.whatsapp_invalid:
+            raise ValidationFailed("the lead has no usable WhatsApp number", code="NO_WHATSAPP_ROUTE")
+        phone = phone_id or journey.assigned_phone_id
+        if phone is None:
+            raise ValidationFailed("the lead has no phone assigned", code="NO_PHONE_ASSIGNED")
+        values.update(
+            phone_id=phone, phone_number=journey.mobile_e164, idempotency_key=idempotency_key("wa", row_id)
+        )
+        if journey.wa_chat_id:
+            values["thread_id"] = journey.wa_chat_id
+    else:
+        if not journey.email:
+            raise ValidationFailed("the lead has no email address", code="NO_EMAIL_ROUTE")
+        values.update(email=journey.email, idempotency_key=idempotency_key(channel.value.lower(), row_id))
+    if extra:
+        values.update(extra)
+    message = GoldCommunicationLog(**values)
+    session.add(message)
+    await session.flush()
+    enqueue_message_after_commit(session, message, new_contact=new_contact)
+    return message

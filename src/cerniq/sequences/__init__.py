@@ -1,0 +1,1 @@
+"""Follow-up sequences: steps, enrollment, scheduling through ``next_action_at``."""
