@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     followup_delay: timedelta = timedelta(hours=72)
     send_max_attempts: int = Field(default=5, ge=1, le=50)
     outbox_relay_after: timedelta = timedelta(seconds=60)
+    # How long an ambiguous WhatsApp send waits before a lookup that finds nothing allows a resend.
+    ambiguity_grace: timedelta = timedelta(seconds=90)
 
     # Vendors (the sandbox stands in for all of them in tests and the demo)
     timelinesai_base_url: str = "https://app.timelines.ai/integrations/api"
@@ -91,6 +93,7 @@ class Settings(BaseSettings):
         "jitter_spread",
         "followup_delay",
         "outbox_relay_after",
+        "ambiguity_grace",
         "timelinesai_timeout",
         "archive_after",
         "webhook_payload_retention",

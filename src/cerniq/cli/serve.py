@@ -109,6 +109,12 @@ def register(root: typer.Typer) -> None:
             ),
         ] = None,
         grace: Annotated[float, typer.Option(help="Seconds in-flight jobs get to finish on SIGTERM")] = 25.0,
+        lock_duration_ms: Annotated[
+            int, typer.Option(help="Job lock (ms); a dead worker's job is recovered after it expires")
+        ] = 30000,
+        stalled_interval_ms: Annotated[
+            int, typer.Option(help="How often (ms) stalled jobs are looked for and returned to the queue")
+        ] = 30000,
     ) -> None:
         """Consume the queues and run the scheduler. Run as many as you like, on any host."""
         from cerniq.worker.runner import run_worker
@@ -118,7 +124,15 @@ def register(root: typer.Typer) -> None:
         _install_uvloop()
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
         get_logger("cerniq.worker").info("worker.starting", queues=names or "all")
-        asyncio.run(run_worker(settings, queues=names, grace_seconds=grace))
+        asyncio.run(
+            run_worker(
+                settings,
+                queues=names,
+                grace_seconds=grace,
+                lock_duration_ms=lock_duration_ms,
+                stalled_interval_ms=stalled_interval_ms,
+            )
+        )
 
     @root.command("run")
     def run_cmd() -> None:
