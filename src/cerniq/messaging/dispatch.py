@@ -102,14 +102,20 @@ class PhonePool:
 
 
 async def dispatch(
-    settings: Settings | None = None, *, max_batches: int = 100, batch_size: int | None = None
+    settings: Settings | None = None,
+    *,
+    max_batches: int = 100,
+    batch_size: int | None = None,
+    tenant_id: uuid.UUID | None = None,
 ) -> DispatchReport:
-    """Dispatch every due lead, batch after batch, until none is left (or ``max_batches``)."""
+    """Dispatch every due lead, batch after batch, until none is left (or ``max_batches``).
+
+    ``tenant_id`` limits it to one tenant's leads (an operator's on-demand dispatch)."""
     settings = settings or get_settings()
     report = DispatchReport()
     size = batch_size or settings.dispatch_batch_size
     for _ in range(max_batches):
-        claimed = await _dispatch_batch(settings, report, size)
+        claimed = await _dispatch_batch(settings, report, size, tenant_id)
         if claimed < size or report.stopped:
             break
     if report.claimed:
@@ -117,14 +123,16 @@ async def dispatch(
     return report
 
 
-async def _dispatch_batch(settings: Settings, report: DispatchReport, size: int) -> int:
+async def _dispatch_batch(
+    settings: Settings, report: DispatchReport, size: int, tenant_id: uuid.UUID | None = None
+) -> int:
     clock = BusinessClock.from_settings(settings)
     async with transaction(settings) as session:
         if await emergency_stop(session) is not None:
             report.stopped = True
             return 0
         now = utcnow()
-        journeys = await _claim(session, now, size)
+        journeys = await _claim(session, now, size, tenant_id)
         report.batches += 1
         if not journeys:
             return 0
@@ -167,7 +175,9 @@ async def _dispatch_batch(settings: Settings, report: DispatchReport, size: int)
         return len(journeys)
 
 
-async def _claim(session: AsyncSession, now: datetime, size: int) -> list[GoldLeadJourney]:
+async def _claim(
+    session: AsyncSession, now: datetime, size: int, tenant_id: uuid.UUID | None = None
+) -> list[GoldLeadJourney]:
     in_flight = exists().where(
         and_(
             GoldCommunicationLog.lead_journey_id == GoldLeadJourney.id,
@@ -176,9 +186,11 @@ async def _claim(session: AsyncSession, now: datetime, size: int) -> list[GoldLe
             GoldCommunicationLog.status.in_(repository.IN_FLIGHT),
         )
     )
+    conditions = [] if tenant_id is None else [GoldLeadJourney.tenant_id == tenant_id]
     query = (
         select(GoldLeadJourney)
         .where(
+            *conditions,
             GoldLeadJourney.next_action_at <= now,
             GoldLeadJourney.current_state.in_(DISPATCHABLE),
             GoldLeadJourney.is_human_controlled.is_(False),

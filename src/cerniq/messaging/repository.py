@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cerniq.models import GoldCommunicationLog, GoldLeadJourney
+from cerniq.models import GoldCommunicationLog, GoldLeadJourney, WaPhoneNumber
 from cerniq.models.enums import Channel, Direction, MessageStatus
 
 IN_FLIGHT = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.AMBIGUOUS)
@@ -183,3 +183,48 @@ async def reserved_ids(session: AsyncSession, day: date) -> dict[str, list[uuid.
         if phone_id is not None:
             out.setdefault(str(phone_id), []).append(row_id)
     return out
+
+
+async def ledger_count(session: AsyncSession, phone_id: str, day: date, *, exclude: uuid.UUID | None) -> int:
+    """New contacts the ledger holds for one phone and business day (``quota_cost`` 1)."""
+    query = select(func.count()).where(
+        GoldCommunicationLog.phone_id == phone_id,
+        GoldCommunicationLog.quota_cost == 1,
+        GoldCommunicationLog.quota_date == day,
+        GoldCommunicationLog.channel == Channel.WHATSAPP,
+    )
+    if exclude is not None:
+        query = query.where(GoldCommunicationLog.id != exclude)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def failed_step_rows(
+    session: AsyncSession, journey_id: uuid.UUID, *, enrollment_id: uuid.UUID | None, step: int | None
+) -> int:
+    """Outbound WhatsApp rows of this lead's sequence step that failed on vendor errors."""
+    query = select(func.count()).where(
+        GoldCommunicationLog.lead_journey_id == journey_id,
+        GoldCommunicationLog.channel == Channel.WHATSAPP,
+        GoldCommunicationLog.direction == Direction.OUTBOUND,
+        GoldCommunicationLog.status == MessageStatus.FAILED,
+        GoldCommunicationLog.error_code == "VENDOR_TRANSIENT",
+    )
+    if enrollment_id is not None:
+        query = query.where(GoldCommunicationLog.enrollment_id == enrollment_id)
+    if step is not None:
+        query = query.where(GoldCommunicationLog.sequence_step == step)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def count_phone_send(session: AsyncSession, phone_id: str, sent_at: datetime) -> None:
+    """One more message sent by the phone (an UPDATE, so concurrent sends never lose a count)."""
+    await session.execute(
+        update(WaPhoneNumber)
+        .where(WaPhoneNumber.id == phone_id)
+        .values(
+            total_messages_sent=WaPhoneNumber.total_messages_sent + 1,
+            last_message_sent_at=func.greatest(
+                func.coalesce(WaPhoneNumber.last_message_sent_at, sent_at), sent_at
+            ),
+        )
+    )

@@ -9,14 +9,28 @@
 
 A lost response leaves the row AMBIGUOUS (or SENDING, if the worker died): the next run looks
 the message up in the chat history and only sends again once a grace period has shown that
-the vendor never took it. A definite failure releases the quota; an ambiguous one keeps it.
+the vendor never took it (the grace is never shorter than the vendor call's own timeout, so a
+call still in flight cannot be overtaken). A definite failure releases the quota; an ambiguous
+one keeps it, and a row that still holds its reservation in the ledger (``quota_cost`` 1) is
+never charged again, even when Redis lost the reservation hash.
+
+Transient vendor failures (429, 502/503/504, refused connections) are retried by this job
+itself: the attempt count lives in the row (``retry_count``), the wait is the vendor's
+``Retry-After`` when it sent one, else exponential backoff with jitter, and the quota is given
+back in between. After ``send_max_attempts`` the row is FAILED and the lead is due again later
+(or flagged for review after repeated failures), so no lead is left without a next action.
+
+Every time decision (business hours, the quota day, delays) reads :func:`now`, which tests
+can move with :func:`set_clock`; delays are applied to the queue relative to the real clock.
 """
 
 from __future__ import annotations
 
+import random
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from bullmq import UnrecoverableError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +66,12 @@ from cerniq.worker.registry import JobContext
 NEXT_SEND_KEY = "phone:next_send_at:{}"
 PHONE_WAIT = timedelta(minutes=5)
 AMBIGUITY_GRACE = timedelta(seconds=90)
+TRANSIENT_BACKOFF = timedelta(seconds=10)
+TRANSIENT_BACKOFF_MAX = timedelta(minutes=15)
+RETRY_AFTER_MAX = timedelta(hours=1)
+FAILED_RESCHEDULE = timedelta(hours=1)
+FAILED_STEP_LIMIT = 3  # rows of one sequence step failed on transient errors before a human looks
+DISPATCHABLE = (LeadState.COLD, LeadState.CONTACTED_WA, LeadState.CONTACTED_EMAIL)
 DONE = (
     MessageStatus.SENT,
     MessageStatus.DELIVERED,
@@ -62,10 +82,49 @@ DONE = (
     MessageStatus.BOUNCED,
 )
 
+_clock: Callable[[], datetime] = utcnow
+_rng = random.Random()
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Make the send path read ``clock`` for "now" (tests); ``None`` restores the real clock."""
+    global _clock
+    _clock = clock or utcnow
+
+
+def now() -> datetime:
+    """The send path's current instant (the real clock unless a test moved it)."""
+    return _clock()
+
+
+async def _delay(ctx: JobContext, until: datetime) -> NoReturn:
+    """Put the job back as delayed until ``until`` on the send-path clock; never returns.
+
+    The queue runs on the real clock, so the delay (``until - now()``) is applied from it.
+    """
+    wait = max(timedelta(0), until - now())
+    await ctx.delay_until(utcnow() + wait)
+    raise AssertionError("unreachable")  # delay_until raises DelayedError
+
 
 def ambiguity_grace(ctx: JobContext) -> timedelta:
-    raw = (ctx.settings.model_extra or {}).get("ambiguity_grace")
-    return timedelta(seconds=float(raw)) if raw else AMBIGUITY_GRACE
+    """How long an unanswered send waits before a lookup that finds nothing allows a resend.
+
+    Never shorter than the vendor call's timeout: until then the first call may still land.
+    """
+    return max(ctx.settings.ambiguity_grace, ctx.settings.timelinesai_timeout)
+
+
+def retry_delay(attempt: int, retry_after: float | None) -> timedelta:
+    """The wait before transient retry ``attempt`` (1 = the first retry).
+
+    The vendor's ``Retry-After`` wins when it sent one (capped at an hour); otherwise
+    exponential backoff from 10 s, capped at 15 minutes, with +-20 % jitter.
+    """
+    if retry_after is not None:
+        return min(timedelta(seconds=max(retry_after, 0.1)), RETRY_AFTER_MAX)
+    base = min(TRANSIENT_BACKOFF * (1 << min(max(attempt - 1, 0), 16)), TRANSIENT_BACKOFF_MAX)
+    return base * _rng.uniform(0.8, 1.2)
 
 
 async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +138,7 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
     message, journey_mobile, account_phone, chat_id, day = prepared
     text = message.content_rendered or message.content
     provider = whatsapp()
-    started = utcnow()
+    started = now()
     try:
         if chat_id is not None:
             uid = await provider.send_in_chat(chat_id=chat_id, text=text)
@@ -96,19 +155,24 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
                 error_message=str(exc)[:500],
             )
         await _set_gap(ctx, message.phone_id)
-        await ctx.delay_until(started + ambiguity_grace(ctx))
-        raise AssertionError("unreachable") from None
+        await _delay(ctx, started + ambiguity_grace(ctx))
     except TransientProviderError as exc:
         SEND_FAILURES.labels(channel="WHATSAPP", kind="transient").inc()
+        attempts = (message.retry_count or 0) + 1
+        final = attempts >= ctx.settings.send_max_attempts
         await _definite_failure(
             message,
             guardian,
             day,
-            status=MessageStatus.FAILED if ctx.is_last_attempt else MessageStatus.QUEUED,
+            status=MessageStatus.FAILED if final else MessageStatus.QUEUED,
             code="VENDOR_TRANSIENT",
             error=str(exc),
+            retry_count=attempts,
         )
-        raise
+        if final:
+            await _after_final_failure(clock, message.id)
+            return {"outcome": "failed", "reason": "VENDOR_TRANSIENT", "attempts": attempts}
+        await _delay(ctx, now() + retry_delay(attempts, exc.retry_after))
     except BannedProviderError as exc:
         SEND_FAILURES.labels(channel="WHATSAPP", kind="banned").inc()
         await _definite_failure(
@@ -128,19 +192,10 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
             phone = await phones_repository.get_phone_any_tenant(session, message.phone_id or "")
             if phone is not None:
                 await phones.mark_offline(session, phone, reason=str(exc)[:300], actor="send-path")
-        await ctx.delay_until(utcnow() + PHONE_WAIT)
-        raise AssertionError("unreachable") from None
+        await _delay(ctx, now() + PHONE_WAIT)
     except InvalidRecipientError as exc:
         SEND_FAILURES.labels(channel="WHATSAPP", kind="invalid_recipient").inc()
-        await _definite_failure(
-            message, guardian, day, status=MessageStatus.FAILED, code="INVALID_RECIPIENT", error=str(exc)
-        )
-        async with transaction() as session:
-            journey = await repository.lock_journey(session, message.lead_journey_id)
-            if journey is not None:
-                journey.whatsapp_invalid = True
-                if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
-                    journey.next_action_at = utcnow()  # the next dispatch takes the email route
+        await _invalid_recipient(message, guardian, day, str(exc))
         return {"outcome": "invalid-recipient"}
     except PermanentProviderError as exc:
         SEND_FAILURES.labels(channel="WHATSAPP", kind="permanent").inc()
@@ -150,14 +205,29 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
         raise UnrecoverableError(f"TimelinesAI refused the message: {exc}") from exc
     await _set_gap(ctx, message.phone_id)
     chat = chat_id
+    failure: str | None = None
     if chat is None:
         try:
-            chat = (await provider.get_message(uid)).chat_id
+            sent = await provider.get_message(uid)
+            chat = sent.chat_id
+            failure = _failure_of(sent)
         except Exception:
             chat = None
-    await _record_sent(message.id, uid=uid, chat_id=chat, sent_at=utcnow())
+    if failure is not None:
+        # The vendor took it and at once reported it undeliverable (not on WhatsApp).
+        SEND_FAILURES.labels(channel="WHATSAPP", kind="invalid_recipient").inc()
+        await _invalid_recipient(message, guardian, day, failure, uid=uid)
+        return {"outcome": "invalid-recipient", "uid": uid}
+    await _record_sent(message.id, uid=uid, chat_id=chat, sent_at=now())
     MESSAGES_SENT.labels(channel="WHATSAPP", type="new" if message.quota_cost else "followup").inc()
     return {"outcome": "sent", "uid": uid}
+
+
+def _failure_of(message: Any) -> str | None:
+    status = str(getattr(message, "status", "") or "").upper()
+    if status.endswith("FAILED"):
+        return str(getattr(message, "failure_reason", None) or "the vendor reported the message Failed")
+    return None
 
 
 PrepResult = tuple[GoldCommunicationLog, str, str, int | None, Any]
@@ -166,7 +236,7 @@ PrepResult = tuple[GoldCommunicationLog, str, str, int | None, Any]
 async def _prepare(
     ctx: JobContext, clock: BusinessClock, guardian: QuotaGuardian, message_id: uuid.UUID
 ) -> PrepResult | dict[str, Any]:
-    now = utcnow()
+    at = now()
     async with transaction() as session:
         message = await repository.lock_message(session, message_id)
         if message is None:
@@ -180,6 +250,7 @@ async def _prepare(
             return {"outcome": "skipped"}
         if await emergency_stop(session) is not None:
             await _release_and_skip(session, guardian, message, "EMERGENCY_STOP")
+            _due_again(message, journey, at)  # dispatch takes it up again after the resume
             return {"outcome": "skipped", "reason": "EMERGENCY_STOP"}
         block = automation_block_reason(journey, Channel.WHATSAPP, message.origin)
         if block is not None:
@@ -187,44 +258,52 @@ async def _prepare(
             return {"outcome": "skipped", "reason": block}
         if phone.status == PhoneStatus.BANNED:
             await _release_and_skip(session, guardian, message, "PHONE_BANNED")
-            if message.origin in AUTOMATED_ORIGINS and journey.current_state in (
-                LeadState.COLD,
-                LeadState.CONTACTED_WA,
-            ):
-                journey.next_action_at = now
+            if journey.assigned_phone_id == phone.id:
+                journey.assigned_phone_id = None
+                journey.assigned_at = None
+                journey.wa_chat_id = None
+            _due_again(message, journey, at)
             return {"outcome": "skipped", "reason": "PHONE_BANNED"}
 
         if message.status in (MessageStatus.SENDING, MessageStatus.AMBIGUOUS):
-            resolved = await _resolve_ambiguous(ctx, session, message, phone, journey, now)
+            resolved = await _resolve_ambiguous(ctx, session, message, phone, journey, at)
             if resolved is not None:
                 return resolved
 
         if phone.status != PhoneStatus.ACTIVE or not phone.is_enabled:
-            await ctx.delay_until(now + PHONE_WAIT)
-        if message.origin != TEST and not clock.is_open(now):
-            await ctx.delay_until(clock.next_opening(now))
+            await _delay(ctx, at + PHONE_WAIT)
+        if message.origin != TEST and not clock.is_open(at):
+            await _delay(ctx, clock.next_opening(at))
         gap = await get_redis().get(NEXT_SEND_KEY.format(phone.id))
-        if gap and float(gap) > now.timestamp() + 0.05:
-            await ctx.delay_until(datetime.fromtimestamp(float(gap), tz=now.tzinfo))
+        real = utcnow()
+        if gap and float(gap) > real.timestamp() + 0.05:
+            await ctx.delay_until(datetime.fromtimestamp(float(gap), tz=real.tzinfo))
 
-        day = message.quota_date or clock.business_day(now)
-        cost = 0 if await repository.had_whatsapp_contact(session, journey.id, exclude=message.id) else 1
-        reservation = await guardian.reserve(
-            phone_id=phone.id,
-            day=day,
-            reservation_id=str(message.id),
-            cost=cost,
-            limit=phone.daily_quota_limit,
-            followup_cap=phone.followup_limit,
-        )
-        QUOTA_CHECKS.labels(result=reservation.reason).inc()
-        if not reservation.allowed:
-            return await _over_quota(ctx, session, clock, message, journey, phone, cost, now)
+        day = message.quota_date or clock.business_day(at)
+        if message.quota_cost == 1 and message.quota_date is not None:
+            # Resent after an ambiguity: the ledger already holds this row's reservation.
+            cost = 1
+        else:
+            cost = 0 if await repository.had_whatsapp_contact(session, journey.id, exclude=message.id) else 1
+            reservation = await guardian.reserve(
+                phone_id=phone.id,
+                day=day,
+                reservation_id=str(message.id),
+                cost=cost,
+                limit=phone.daily_quota_limit,
+                followup_cap=phone.followup_limit,
+            )
+            QUOTA_CHECKS.labels(result=reservation.reason).inc()
+            if reservation.allowed and reservation.cost_applied == 1 and reservation.used == 1:
+                reservation_ok = await _counter_matches_ledger(session, guardian, phone, day, message.id)
+                if not reservation_ok:
+                    return await _over_quota(ctx, session, clock, message, journey, phone, cost, at)
+            if not reservation.allowed:
+                return await _over_quota(ctx, session, clock, message, journey, phone, cost, at)
         message.status = MessageStatus.SENDING
-        message.status_updated_at = now
-        message.quota_cost = reservation.cost_applied if reservation.reason != "ALREADY_RESERVED" else cost
+        message.status_updated_at = utcnow()
+        message.quota_cost = cost
         message.quota_date = day
-        message.retry_count = ctx.attempt - 1
         chat_id = None
         if message.thread_id and journey.wa_chat_id == message.thread_id and cost == 0:
             try:
@@ -235,13 +314,46 @@ async def _prepare(
         return message, journey.mobile_e164, phone.phone_number, chat_id, day
 
 
+async def _counter_matches_ledger(
+    session: AsyncSession,
+    guardian: QuotaGuardian,
+    phone: WaPhoneNumber,
+    day: Any,
+    message_id: uuid.UUID,
+) -> bool:
+    """The day's counter was just created by this reservation: if PostgreSQL's ledger already
+    holds new contacts for the phone and day, Redis lost the counter (a flush, a restart
+    without persistence). Rebuild it from the ledger before trusting it; False when the phone
+    is in fact out of quota (the reservation is given back)."""
+    spent = await repository.ledger_count(session, phone.id, day, exclude=message_id)
+    if spent == 0:
+        return True
+    if spent + 1 > phone.daily_quota_limit:
+        await guardian.release(phone_id=phone.id, day=day, reservation_id=str(message_id))
+        await guardian.set_usage(phone.id, day, spent)
+        return False
+    await guardian.set_usage(phone.id, day, spent + 1)
+    return True
+
+
+def _due_again(message: GoldCommunicationLog, journey: GoldLeadJourney, at: datetime) -> None:
+    """An automated message that could not go: the lead is due again so dispatch re-plans it."""
+    if (
+        message.origin in AUTOMATED_ORIGINS
+        and journey.current_state in DISPATCHABLE
+        and not journey.is_human_controlled
+        and journey.next_action_at is None
+    ):
+        journey.next_action_at = at
+
+
 async def _resolve_ambiguous(
     ctx: JobContext,
     session: AsyncSession,
     message: GoldCommunicationLog,
     phone: WaPhoneNumber,
     journey: GoldLeadJourney,
-    now: datetime,
+    at: datetime,
 ) -> dict[str, Any] | None:
     """Look the message up; None means the vendor never took it and it may be sent now."""
     since = message.status_updated_at or message.created_at
@@ -268,14 +380,15 @@ async def _resolve_ambiguous(
             resolved=True,
         )
         return {"outcome": "sent", "uid": found_uid, "resolvedAmbiguous": True}
-    if now - since < ambiguity_grace(ctx):
+    grace = ambiguity_grace(ctx)  # real elapsed time: ``since`` is the database's clock
+    if utcnow() - since < grace:
         if message.status == MessageStatus.SENDING:
             message.status = MessageStatus.AMBIGUOUS
             message.error_code = "AMBIGUOUS"
         await commit(session)
-        await ctx.delay_until(since + ambiguity_grace(ctx))
+        await ctx.delay_until(since + grace)
     # The vendor has no such message after the grace period: it never took it. The quota
-    # reservation stays (re-reserving the same id is free) and the send proceeds.
+    # reservation stays (the row keeps its quota_cost) and the send proceeds.
     message.status = MessageStatus.QUEUED
     return None
 
@@ -288,15 +401,16 @@ async def _over_quota(
     journey: GoldLeadJourney,
     phone: WaPhoneNumber,
     cost: int,
-    now: datetime,
+    at: datetime,
 ) -> dict[str, Any]:
     """The phone is out of quota: a new contact moves to another phone with quota left (it has
-    no conversation yet), otherwise the message waits for tomorrow's opening."""
+    no conversation yet), otherwise the message waits for tomorrow's opening. The old job ends
+    here ("moved"), it never sends."""
     from cerniq.messaging.service import enqueue_message_after_commit
 
     if cost == 1 and message.origin in AUTOMATED_ORIGINS:
         guardian = QuotaGuardian(get_redis())
-        day = clock.business_day(now)
+        day = clock.business_day(at)
         candidates = [
             p
             for p in await phones_repository.list_phones(
@@ -312,8 +426,9 @@ async def _over_quota(
         if spare:
             target = spare[0]
             message.phone_id = target.id
+            message.status_updated_at = utcnow()
             journey.assigned_phone_id = target.id
-            journey.assigned_at = now
+            journey.assigned_at = at
             enqueue_message_after_commit(session, message, new_contact=True)
             return {"outcome": "moved", "phone": target.id}
         await alerts.trigger(
@@ -323,8 +438,7 @@ async def _over_quota(
             message="every active phone has used its new-contact quota; messages wait for tomorrow",
         )
     await commit(session)
-    await ctx.delay_until(clock.next_opening(clock.local_midnight_after(now)))
-    raise AssertionError("unreachable")
+    await _delay(ctx, clock.next_opening(clock.local_midnight_after(at)))
 
 
 async def _skip(session: AsyncSession, message: GoldCommunicationLog, reason: str) -> None:
@@ -352,6 +466,7 @@ async def _definite_failure(
     status: MessageStatus,
     code: str,
     error: str,
+    **values: Any,
 ) -> None:
     """The vendor certainly did not take the message: release the reservation, record why."""
     if message.phone_id:
@@ -365,7 +480,51 @@ async def _definite_failure(
             quota_date=None,
             error_code=code,
             error_message=error[:500],
+            **values,
         )
+
+
+async def _invalid_recipient(
+    message: GoldCommunicationLog, guardian: QuotaGuardian, day: Any, error: str, *, uid: str | None = None
+) -> None:
+    """Not a WhatsApp number: FAILED, quota back, the lead flagged so it goes the email route."""
+    extra: dict[str, Any] = {"external_message_id": uid} if uid else {}
+    await _definite_failure(
+        message, guardian, day, status=MessageStatus.FAILED, code="INVALID_RECIPIENT", error=error, **extra
+    )
+    async with transaction() as session:
+        journey = await repository.lock_journey(session, message.lead_journey_id)
+        if journey is not None:
+            journey.whatsapp_invalid = True
+            if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL) and (
+                message.origin in AUTOMATED_ORIGINS
+            ):
+                journey.next_action_at = now()  # the next dispatch takes the email route
+
+
+async def _after_final_failure(clock: BusinessClock, message_id: uuid.UUID) -> None:
+    """Transient failures used up every attempt: the lead is due again in an hour (dispatch
+    writes a new row for the same step), or, after repeated failures of that step, goes to a
+    human. It is never left without a next action."""
+    async with transaction() as session:
+        message = await repository.get_message(session, message_id)
+        if message is None or message.origin not in AUTOMATED_ORIGINS:
+            return
+        journey = await repository.lock_journey(session, message.lead_journey_id)
+        if journey is None or journey.current_state not in DISPATCHABLE or journey.is_human_controlled:
+            return
+        if journey.next_action_at is not None:
+            return
+        failed = await repository.failed_step_rows(
+            session, journey.id, enrollment_id=message.enrollment_id, step=message.sequence_step
+        )
+        if failed >= FAILED_STEP_LIMIT:
+            journey.requires_human_review = True
+            journey.human_review_reason = (
+                f"WHATSAPP_SEND_FAILING: step {message.sequence_step} failed {failed} times on vendor errors"
+            )
+            return
+        journey.next_action_at = clock.next_opening(now() + FAILED_RESCHEDULE)
 
 
 async def _set_gap(ctx: JobContext, phone_id: str | None) -> None:
@@ -395,10 +554,8 @@ async def _record_sent(
         if chat_id is not None:
             message.thread_id = str(chat_id)
         journey = await repository.lock_journey(session, message.lead_journey_id)
-        phone = await phones_repository.get_phone_any_tenant(session, message.phone_id or "")
-        if phone is not None:
-            phone.total_messages_sent += 1
-            phone.last_message_sent_at = sent_at
+        if message.phone_id:
+            await repository.count_phone_send(session, message.phone_id, sent_at)
         if journey is None:
             return
         if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
