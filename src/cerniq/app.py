@@ -24,6 +24,7 @@ import cerniq
 from cerniq.config import Settings, get_settings
 from cerniq.errors import CerniqError
 from cerniq.kit.db import dispose_engines
+from cerniq.kit.metrics import refresh_all as refresh_metrics
 from cerniq.kit.redis import close_redis
 from cerniq.logging import configure_logging, get_logger
 from cerniq.worker.queues import close_queues
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        await refresh_metrics()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for router in discover_routers():

@@ -88,6 +88,44 @@ class Settings(BaseSettings):
     dlq_max_length: int = Field(default=1000, ge=1)
     completed_job_retention: timedelta = timedelta(days=7)
 
+    # Alerts (runbook 9): where each severity is announced, escalation delays, thresholds.
+    # Slack goes to ``alert_slack_webhook_urls[severity]`` or else ``slack_webhook_url``; email
+    # goes to the on-call users (team_role on_call) plus ``alert_email_to``, escalations to team
+    # leads (L2) and managers (L3). ``alert_email_backend`` "auto" sends through SMTP when
+    # ``smtp_host`` is set and otherwise only records the email (log line + the alert's details).
+    alert_slack_severities: list[str] = Field(default_factory=lambda: ["CRITICAL", "HIGH", "MEDIUM"])
+    alert_email_severities: list[str] = Field(default_factory=lambda: ["CRITICAL", "HIGH"])
+    alert_slack_webhook_urls: dict[str, str] = Field(default_factory=dict)
+    alert_email_to: list[str] = Field(default_factory=list)
+    alert_email_backend: Literal["auto", "log", "smtp"] = "auto"
+    alert_escalate_l2_after: timedelta = timedelta(minutes=30)
+    alert_escalate_l3_after: timedelta = timedelta(hours=2)
+    alert_dlq_threshold: int = Field(default=100, ge=0)
+    alert_backlog_threshold: int = Field(default=1000, ge=0)
+    alert_backlog_for: timedelta = timedelta(minutes=10)
+    alert_stalled_after: timedelta = timedelta(minutes=5)
+    alert_degraded_for: timedelta = timedelta(minutes=5)
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "Cerniq Alerts <alerts@cerniq.app>"
+    smtp_starttls: bool = True
+    smtp_timeout: timedelta = timedelta(seconds=10)
+
+    @field_validator(
+        "alert_escalate_l2_after",
+        "alert_escalate_l3_after",
+        "alert_backlog_for",
+        "alert_stalled_after",
+        "alert_degraded_for",
+        "smtp_timeout",
+        mode="before",
+    )
+    @classmethod
+    def _alert_duration(cls, value: object) -> object:
+        return parse_duration(value)
+
     @field_validator(
         "jitter_base",
         "jitter_spread",

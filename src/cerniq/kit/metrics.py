@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 JOB_SECONDS = Histogram(
@@ -20,3 +23,25 @@ PHONE_STATUS = Gauge("cerniq_phone_status", "1 when the phone has this status", 
 QUOTA_USED = Gauge("cerniq_wa_quota_used", "New contacts spent today", ["phone_id"])
 REVIEWS_PENDING = Gauge("cerniq_review_queue_size", "Open reviews", ["priority"])
 ALERTS_OPEN = Gauge("cerniq_alerts_open", "Open alerts", ["alert_type", "severity"])
+
+# Gauges describing shared state (queue depth, phone status, quota, reviews, alerts) are set by
+# refreshers that the /metrics endpoint awaits before rendering: metrics live per process and
+# the API process is the one Prometheus scrapes. Features register theirs with
+# ``register_refresher``; a failing refresher is logged and never breaks the scrape.
+Refresher = Callable[[], Awaitable[None]]
+_refreshers: list[Refresher] = []
+
+
+def register_refresher(refresher: Refresher) -> None:
+    """Call ``refresher()`` before every ``/metrics`` render (registering twice is a no-op)."""
+    if refresher not in _refreshers:
+        _refreshers.append(refresher)
+
+
+async def refresh_all() -> None:
+    """Run every registered refresher; errors are logged, not raised."""
+    for refresher in list(_refreshers):
+        try:
+            await refresher()
+        except Exception as exc:
+            logging.getLogger("cerniq.metrics").warning("metrics refresher failed: %r", exc)
