@@ -1,0 +1,1 @@
+"""Vendor webhooks: ingest endpoints, the raw event store, normalization and processing jobs."""

@@ -1,0 +1,122 @@
+"""Delivery and read status of our WhatsApp messages, by polling.
+
+TimelinesAI pushes no delivered/read webhooks for regular WhatsApp (providers.md §1.4), so a job
+asks ``GET /messages/{uid}`` about our SENT and DELIVERED messages of the last three days and
+moves them to DELIVERED / READ, or FAILED with the vendor's reason. Each run checks a bounded
+batch, least recently checked first (``status_updated_at`` is touched by every check), so every
+message gets its turn and the vendor's rate limit is never hogged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from cerniq.kit.clock import utcnow
+from cerniq.kit.db import transaction
+from cerniq.logging import get_logger
+from cerniq.messaging.vendors import whatsapp
+from cerniq.models import GoldLeadJourney
+from cerniq.models.enums import MessageStatus
+from cerniq.providers.errors import PermanentProviderError, ProviderError
+from cerniq.providers.timelinesai.schemas import WaMessage, WaMessageStatus
+from cerniq.webhooks import repository
+
+__all__ = ["POLL_BATCH", "POLL_WINDOW", "PollReport", "poll_delivery_status"]
+
+log = get_logger("cerniq.webhooks.delivery")
+
+POLL_WINDOW = timedelta(days=3)
+POLL_BATCH = 200
+POLL_CONCURRENCY = 5
+#: Failure reasons that mean the number has no WhatsApp: stop using that route for the lead.
+_NOT_ON_WHATSAPP = re.compile(r"not (registered|on whatsapp)|no whatsapp|invalid (phone|number)", re.I)
+
+
+@dataclass
+class PollReport:
+    checked: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+    errors: int = 0
+    changes: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "delivered": self.delivered,
+            "read": self.read,
+            "failed": self.failed,
+            "errors": self.errors,
+        }
+
+
+async def poll_delivery_status(*, limit: int = POLL_BATCH, window: timedelta = POLL_WINDOW) -> PollReport:
+    """Check up to ``limit`` SENT/DELIVERED WhatsApp messages sent within ``window``."""
+    report = PollReport()
+    now = utcnow()
+    async with transaction() as session:
+        rows = await repository.messages_to_poll(session, since=now - window, limit=limit)
+        wanted = [(r.id, str(r.external_message_id)) for r in rows]
+    if not wanted:
+        return report
+    provider = whatsapp()
+    found: dict[uuid.UUID, WaMessage | None] = {}
+    gate = asyncio.Semaphore(POLL_CONCURRENCY)
+
+    async def check(row_id: uuid.UUID, uid: str) -> None:
+        async with gate:
+            try:
+                found[row_id] = await provider.get_message(uid)
+            except PermanentProviderError as exc:
+                if exc.status_code == 404:
+                    found[row_id] = None  # unknown to the vendor: nothing to learn, checked anyway
+                else:
+                    report.errors += 1
+            except ProviderError:
+                report.errors += 1
+
+    await asyncio.gather(*(check(row_id, uid) for row_id, uid in wanted))
+    if not found:
+        return report
+    async with transaction() as session:
+        for row in await repository.lock_messages(session, list(found)):
+            if row.status not in repository.POLLED:
+                continue  # a reply or the send path moved it meanwhile
+            report.checked += 1
+            checked_at = utcnow()
+            row.status_updated_at = checked_at
+            vendor = found[row.id]
+            if vendor is None:
+                continue
+            status = vendor.status
+            if status == WaMessageStatus.READ:
+                row.status = MessageStatus.READ
+                row.delivered_at = row.delivered_at or checked_at
+                row.read_at = row.read_at or checked_at
+                report.read += 1
+            elif status == WaMessageStatus.DELIVERED and row.status == MessageStatus.SENT:
+                row.status = MessageStatus.DELIVERED
+                row.delivered_at = row.delivered_at or checked_at
+                report.delivered += 1
+            elif status == WaMessageStatus.FAILED:
+                reason = vendor.failure_reason or "failed at the vendor"
+                row.status = MessageStatus.FAILED
+                row.error_code = "DELIVERY_FAILED"
+                row.error_message = reason[:500]
+                report.failed += 1
+                if _NOT_ON_WHATSAPP.search(reason):
+                    journey = await session.get(GoldLeadJourney, row.lead_journey_id)
+                    if journey is not None:
+                        journey.whatsapp_invalid = True
+            else:
+                continue
+            report.changes.append((row.id, row.status.value))
+    if report.changes or report.errors:
+        log.info("delivery.polled", **report.as_dict())
+    return report
