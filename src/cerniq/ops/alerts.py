@@ -42,6 +42,7 @@ MATRIX: dict[str, AlertKind] = {
         AlertKind("bounce:high", AlertSeverity.HIGH, 30, "runbook 6.1", "Email bounce rate above 3%"),
         AlertKind("sla:breach", AlertSeverity.MEDIUM, 60, "runbook 5.1", "Review SLA breached"),
         AlertKind("quota:exhausted", AlertSeverity.MEDIUM, 60, "runbook 3.1", "All phones out of quota"),
+        AlertKind("quota:mismatch", AlertSeverity.MEDIUM, 60, "runbook 3.1", "Quota counter off the ledger"),
         AlertKind("dlq:overflow", AlertSeverity.HIGH, 15, "runbook 4.2", "Dead-letter list above 100"),
         AlertKind("timelinesai:down", AlertSeverity.CRITICAL, 0, "vendor status", "TimelinesAI unreachable"),
         AlertKind("queue:backlog", AlertSeverity.MEDIUM, 30, "runbook 4.1", "Queue backlog growing"),

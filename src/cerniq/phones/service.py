@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
@@ -17,6 +18,7 @@ from cerniq.errors import Conflict, NotFound, ValidationFailed
 from cerniq.kit.clock import BusinessClock, utcnow
 from cerniq.kit.db import after_commit
 from cerniq.kit.redis import get_redis
+from cerniq.logging import get_logger
 from cerniq.models import WaPhoneNumber
 from cerniq.models.enums import PhoneStatus
 from cerniq.phones import repository
@@ -407,3 +409,53 @@ async def mark_reconnected(session: AsyncSession, phone: WaPhoneNumber, *, actor
     )
     await alerts.resolve_condition(session, "phone:offline", subject=phone.id, tenant_id=phone.tenant_id)
     return True
+
+
+# --- incident log file (runbook 2.2 step 7, 3.3 step 3) ----------------------------------------
+
+PHONE_INCIDENT_LOG = "phone-incidents.log"
+QUOTA_RESET_LOG = "quota-resets.log"
+
+
+def incident_log_path(name: str = PHONE_INCIDENT_LOG) -> Path:
+    """``{data_dir}/logs/{name}``: the runbook's ``/var/log/cerniq/*.log`` files, for grep."""
+    return get_settings().data_dir / "logs" / name
+
+
+def incident_log_line(phone_id: str, event: str, reason: str | None, actor: str) -> str:
+    """One line in the runbook's format: ``<date>: Phone phone_03 banned. Reason: ... (by ...)``."""
+    stamp = clock().local(utcnow()).strftime("%a %b %d %H:%M:%S %Z %Y")
+    text = f"{stamp}: Phone {phone_id} {event}."
+    if reason:
+        text += f" Reason: {' '.join(reason.split())}"
+    return f"{text} (by {actor})"
+
+
+def append_incident_log(line: str, name: str = PHONE_INCIDENT_LOG) -> None:
+    """Append one line to the incident log file (best effort: the table is the record)."""
+    path = incident_log_path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line.rstrip("\n") + "\n")
+    except OSError as exc:
+        get_logger("cerniq.phones").warning("incident_log.unwritable", path=str(path), error=str(exc))
+
+
+def log_incident_after_commit(
+    session: AsyncSession,
+    phone_id: str,
+    event: str,
+    *,
+    reason: str | None,
+    actor: str,
+    files: tuple[str, ...] = (PHONE_INCIDENT_LOG,),
+) -> None:
+    """Write the incident's log line once the transaction that recorded it commits."""
+    line = incident_log_line(phone_id, event, reason, actor)
+
+    async def write() -> None:
+        for name in files:
+            append_incident_log(line, name)
+
+    after_commit(session, write)

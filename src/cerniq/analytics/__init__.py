@@ -1,0 +1,1 @@
+"""Analytics: daily figures per phone (and, elsewhere, dashboards and funnels)."""
