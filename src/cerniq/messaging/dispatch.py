@@ -142,6 +142,7 @@ async def _dispatch_batch(
         companies, contacts = await _lead_data(session, journeys)
         suppressed = await _suppressed(session, journeys)
         cache = _SequenceCache(session)
+        cache.active, cache.enrolled = await repository.enrollments_of(session, [j.id for j in journeys])
         exhausted_tenants: set[uuid.UUID] = set()
         for journey in journeys:
             try:
@@ -165,6 +166,11 @@ async def _dispatch_batch(
                 journey.next_action_at = None
                 journey.requires_human_review = True
                 journey.human_review_reason = f"TEMPLATE_UNRESOLVED: {exc.message}"[:500]
+        # every row of the batch in two flushes: the new enrollments first (the messages point at
+        # them and the unit of work does not order tables without relationships), then the rest
+        if cache.new_enrollments:
+            await session.flush(cache.new_enrollments)
+        await session.flush()
         for tenant_id in exhausted_tenants:
             await alerts.trigger(
                 session,
@@ -264,6 +270,9 @@ class _SequenceCache:
         self.templates: dict[uuid.UUID, OutreachTemplate | None] = {}
         self.sequences: dict[uuid.UUID, OutreachSequence | None] = {}
         self.defaults: dict[uuid.UUID, OutreachSequence | None] = {}
+        self.active: dict[uuid.UUID, SequenceEnrollment] = {}
+        self.enrolled: set[uuid.UUID] = set()
+        self.new_enrollments: list[SequenceEnrollment] = []
 
     async def default(self, tenant_id: uuid.UUID) -> OutreachSequence | None:
         if tenant_id not in self.defaults:
@@ -291,9 +300,9 @@ class _SequenceCache:
 async def _plan(
     session: AsyncSession, cache: _SequenceCache, journey: GoldLeadJourney, report: DispatchReport
 ) -> sequences.StepPlan | None:
-    enrollment = await sequences.active_enrollment(session, journey.id)
+    enrollment = cache.active.get(journey.id)
     if enrollment is None:
-        if await sequences.has_any_enrollment(session, journey.id):
+        if journey.id in cache.enrolled:
             return None
         default = await cache.default(journey.tenant_id)
         if default is None:
@@ -308,7 +317,7 @@ async def _plan(
             status=EnrollmentStatus.ACTIVE,
         )
         session.add(enrollment)
-        await session.flush([enrollment])
+        cache.new_enrollments.append(enrollment)
         journey.current_sequence_id = default.id
         journey.sequence_started_at = utcnow()
         default.total_enrolled += 1
@@ -432,6 +441,7 @@ async def _dispatch_one(
         message_id=message_id,
         created_by="dispatch",
         extra={"raw_request": {"variant": rendered.variant}},
+        flush=False,
     )
     journey.next_action_at = None  # in flight; the send schedules the next step
     if channel == Channel.WHATSAPP:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from cerniq.models import GoldCommunicationLog, GoldLeadJourney, WaPhoneNumber
-from cerniq.models.enums import Channel, Direction, MessageStatus
+from cerniq.models import (
+    GoldCommunicationLog,
+    GoldLeadJourney,
+    SequenceEnrollment,
+    SystemState,
+    WaPhoneNumber,
+)
+from cerniq.models.enums import Channel, Direction, EnrollmentStatus, MessageStatus
 
+EMERGENCY_STOP = "emergency_stop"  # the system_state key (cerniq.ops.system_state.EMERGENCY_STOP)
 IN_FLIGHT = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.AMBIGUOUS)
 # Outbound WhatsApp rows that prove an earlier message reached (or may have reached) the lead.
 CONTACTED = (
@@ -228,3 +237,91 @@ async def count_phone_send(session: AsyncSession, phone_id: str, sent_at: dateti
             ),
         )
     )
+
+
+@dataclass
+class SendContext:
+    """Everything the send job checks, read (and the message row locked) in one round trip."""
+
+    message: GoldCommunicationLog
+    journey: GoldLeadJourney | None
+    phone: WaPhoneNumber | None
+    contacted_before: bool
+    """An earlier outbound WhatsApp message went (or may have gone) to this lead."""
+    emergency_stop: dict[str, Any] | None
+    """The active emergency stop (``system_state`` key ``emergency_stop``), or None."""
+
+
+async def load_for_send(session: AsyncSession, message_id: uuid.UUID) -> SendContext | None:
+    """Lock the message row and read its lead, its phone, whether the lead was contacted before
+    and the emergency stop, all in one statement."""
+    other = aliased(GoldCommunicationLog)
+    contacted = (
+        select(other.id)
+        .where(
+            other.lead_journey_id == GoldCommunicationLog.lead_journey_id,
+            other.channel == Channel.WHATSAPP,
+            other.direction == Direction.OUTBOUND,
+            other.status.in_(CONTACTED),
+            other.id != GoldCommunicationLog.id,
+        )
+        .exists()
+    )
+    stop = select(SystemState.value).where(SystemState.key == EMERGENCY_STOP).scalar_subquery()
+    query = (
+        select(GoldCommunicationLog, GoldLeadJourney, WaPhoneNumber, contacted.label("c"), stop.label("s"))
+        .select_from(GoldCommunicationLog)
+        .outerjoin(GoldLeadJourney, GoldLeadJourney.id == GoldCommunicationLog.lead_journey_id)
+        .outerjoin(WaPhoneNumber, WaPhoneNumber.id == GoldCommunicationLog.phone_id)
+        .where(GoldCommunicationLog.id == message_id)
+        .with_for_update(of=GoldCommunicationLog)
+    )
+    found = (await session.execute(query)).one_or_none()
+    if found is None:
+        return None
+    message, journey, phone, contacted_before, stop_value = found
+    active = stop_value if isinstance(stop_value, dict) and stop_value.get("active") else None
+    return SendContext(message, journey, phone, bool(contacted_before), active)
+
+
+async def lock_message_and_journey(
+    session: AsyncSession, message_id: uuid.UUID
+) -> tuple[GoldCommunicationLog, GoldLeadJourney] | None:
+    """Lock the message row and its lead's row (in that order) in one statement."""
+    query = (
+        select(GoldCommunicationLog, GoldLeadJourney)
+        .select_from(GoldCommunicationLog)
+        .join(GoldLeadJourney, GoldLeadJourney.id == GoldCommunicationLog.lead_journey_id)
+        .where(GoldCommunicationLog.id == message_id)
+        .with_for_update(of=(GoldCommunicationLog, GoldLeadJourney))
+    )
+    found = (await session.execute(query)).one_or_none()
+    if found is None:
+        return None
+    return found[0], found[1]
+
+
+async def enrollments_of(
+    session: AsyncSession, journey_ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, SequenceEnrollment], set[uuid.UUID]]:
+    """For a dispatch batch: each lead's newest ACTIVE enrollment, and the leads with any
+    enrollment at all (two queries for the whole batch instead of two per lead)."""
+    if not journey_ids:
+        return {}, set()
+    active_query = (
+        select(SequenceEnrollment)
+        .where(
+            SequenceEnrollment.lead_journey_id.in_(journey_ids),
+            SequenceEnrollment.status == EnrollmentStatus.ACTIVE,
+        )
+        .order_by(SequenceEnrollment.lead_journey_id, SequenceEnrollment.enrolled_at.desc())
+        .distinct(SequenceEnrollment.lead_journey_id)
+    )
+    active = {e.lead_journey_id: e for e in (await session.execute(active_query)).scalars()}
+    any_query = (
+        select(SequenceEnrollment.lead_journey_id)
+        .where(SequenceEnrollment.lead_journey_id.in_(journey_ids))
+        .distinct()
+    )
+    enrolled = {r[0] for r in await session.execute(any_query)}
+    return active, enrolled

@@ -120,11 +120,13 @@ async def queue_message(
     new_contact: bool = False,
     message_id: uuid.UUID | None = None,
     extra: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> GoldCommunicationLog:
     """Write a QUEUED outbound row and enqueue its send job after commit.
 
     Raises Conflict when the lead may not receive it (opt-out, takeover for automated origins) and
     ValidationFailed when the channel has no route (no mobile number, no phone, no email).
+    ``flush=False`` leaves the INSERT to the caller's next flush (dispatch writes a batch at once).
     """
     reason = automation_block_reason(journey, channel, origin)
     if reason is not None:
@@ -173,6 +175,7 @@ async def queue_message(
         values.update(extra)
     message = GoldCommunicationLog(**values)
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     enqueue_message_after_commit(session, message, new_contact=new_contact)
     return message

@@ -46,7 +46,6 @@ from cerniq.messaging.vendors import whatsapp
 from cerniq.models import GoldCommunicationLog, GoldLeadJourney, WaPhoneNumber
 from cerniq.models.enums import Channel, LeadState, MessageStatus, PhoneStatus
 from cerniq.ops import alerts
-from cerniq.ops.system_state import emergency_stop
 from cerniq.phones import repository as phones_repository
 from cerniq.phones import service as phones
 from cerniq.providers.errors import (
@@ -238,17 +237,16 @@ async def _prepare(
 ) -> PrepResult | dict[str, Any]:
     at = now()
     async with transaction() as session:
-        message = await repository.lock_message(session, message_id)
-        if message is None:
+        loaded = await repository.load_for_send(session, message_id)
+        if loaded is None:
             return {"outcome": "missing"}
+        message, journey, phone = loaded.message, loaded.journey, loaded.phone
         if message.status in DONE:
             return {"outcome": f"already-{message.status.value.lower()}"}
-        journey = await session.get(GoldLeadJourney, message.lead_journey_id)
-        phone = await phones_repository.get_phone_any_tenant(session, message.phone_id or "")
         if journey is None or phone is None:
             await _skip(session, message, "LEAD_OR_PHONE_GONE")
             return {"outcome": "skipped"}
-        if await emergency_stop(session) is not None:
+        if loaded.emergency_stop is not None:
             await _release_and_skip(session, guardian, message, "EMERGENCY_STOP")
             _due_again(message, journey, at)  # dispatch takes it up again after the resume
             return {"outcome": "skipped", "reason": "EMERGENCY_STOP"}
@@ -274,17 +272,18 @@ async def _prepare(
             await _delay(ctx, at + PHONE_WAIT)
         if message.origin != TEST and not clock.is_open(at):
             await _delay(ctx, clock.next_opening(at))
-        gap = await get_redis().get(NEXT_SEND_KEY.format(phone.id))
-        real = utcnow()
-        if gap and float(gap) > real.timestamp() + 0.05:
-            await ctx.delay_until(datetime.fromtimestamp(float(gap), tz=real.tzinfo))
+        if _jitter_on(ctx):
+            gap = await get_redis().get(NEXT_SEND_KEY.format(phone.id))
+            real = utcnow()
+            if gap and float(gap) > real.timestamp() + 0.05:
+                await ctx.delay_until(datetime.fromtimestamp(float(gap), tz=real.tzinfo))
 
         day = message.quota_date or clock.business_day(at)
         if message.quota_cost == 1 and message.quota_date is not None:
             # Resent after an ambiguity: the ledger already holds this row's reservation.
             cost = 1
         else:
-            cost = 0 if await repository.had_whatsapp_contact(session, journey.id, exclude=message.id) else 1
+            cost = 0 if loaded.contacted_before else 1
             reservation = await guardian.reserve(
                 phone_id=phone.id,
                 day=day,
@@ -527,6 +526,10 @@ async def _after_final_failure(clock: BusinessClock, message_id: uuid.UUID) -> N
         journey.next_action_at = clock.next_opening(now() + FAILED_RESCHEDULE)
 
 
+def _jitter_on(ctx: JobContext) -> bool:
+    return ctx.settings.jitter_base.total_seconds() > 0 or ctx.settings.jitter_spread.total_seconds() > 0
+
+
 async def _set_gap(ctx: JobContext, phone_id: str | None) -> None:
     """The jitter: the phone's next send may not start before now + 30 s + random(0, 120 s)."""
     delay = jitter_delay(ctx.settings)
@@ -542,9 +545,10 @@ async def _record_sent(
     message_id: uuid.UUID, *, uid: str, chat_id: int | None, sent_at: datetime, resolved: bool = False
 ) -> None:
     async with transaction() as session:
-        message = await repository.lock_message(session, message_id)
-        if message is None or message.status in DONE:
+        locked = await repository.lock_message_and_journey(session, message_id)
+        if locked is None or locked[0].status in DONE:
             return
+        message, journey = locked
         message.status = MessageStatus.SENT
         message.status_updated_at = utcnow()
         message.sent_at = sent_at
@@ -553,11 +557,8 @@ async def _record_sent(
         message.error_message = None
         if chat_id is not None:
             message.thread_id = str(chat_id)
-        journey = await repository.lock_journey(session, message.lead_journey_id)
         if message.phone_id:
             await repository.count_phone_send(session, message.phone_id, sent_at)
-        if journey is None:
-            return
         if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
             await transition(
                 session, journey, LeadState.CONTACTED_WA, trigger="SEND", reason="first WhatsApp message"
