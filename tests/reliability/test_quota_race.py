@@ -102,3 +102,28 @@ async def test_twenty_concurrent_send_jobs_without_the_lease(tenant: Any, sandbo
     finally:
         await worker.close()
     assert most >= 10  # the jobs really ran side by side
+
+
+async def test_over_quota_new_contacts_move_to_a_phone_with_quota_and_are_sent_once(
+    tenant: Any, sandbox: Any, phone_worker: Any
+) -> None:
+    """The phone filled up after dispatch promised it more: the extra new contacts move to the
+    other phone; the old jobs end without sending."""
+    first, second = await add_phones(tenant, 2, quota=200)
+    await QuotaGuardian(get_redis()).set_usage(first, today(), 199)
+    leads = await add_leads(tenant, 4)
+    ids = [await queue_wa(lead, first) for lead in leads]
+
+    async def all_sent() -> bool:
+        return [r.status for r in await rows()].count(MessageStatus.SENT) == 4
+
+    await wait_for(all_sent, timeout=25)
+    messages = sent_messages(sandbox)
+    assert len(messages) == 4
+    assert len({m["recipient_phone"] for m in messages}) == 4
+    by_account = sorted(m["account_phone"] for m in messages)
+    assert by_account == ["+40700000001"] + ["+40700000002"] * 3
+    assert await counters([first, second]) == {first: 200, second: 3}
+    assert await ledger() == {first: 1, second: 3}
+    moved = [r for r in await rows() if r.phone_id == second]
+    assert {r.id for r in moved} <= set(ids) and len(moved) == 3

@@ -168,3 +168,36 @@ async def test_malformed_number_is_refused_fails_without_retry_and_flags_the_lea
     assert (await journey(lead)).whatsapp_invalid is True
     assert (await counters([phone]))[phone] == 0
     assert await get_queue(phone_queue(phone)).getJobState(f"wa-{message_id}") == "completed"
+
+
+async def test_transient_failures_on_every_attempt_fail_the_row_and_reschedule_the_lead(
+    tenant: Any, sandbox: Any, monkeypatch: Any
+) -> None:
+    from cerniq.config import get_settings
+    from cerniq.messaging.vendors import close_vendors
+    from cerniq.worker.runner import WorkerProcess
+
+    monkeypatch.setenv("CERNIQ_SEND_MAX_ATTEMPTS", "2")
+    get_settings.cache_clear()
+    fault(sandbox, "http_503", count=2, retry_after=0.2)
+    phone, lead, message_id = await _one_queued(tenant)
+    process = WorkerProcess(
+        get_settings(), queues=["phones"], lock_duration_ms=5000, stalled_interval_ms=2000
+    )
+    await process.start()
+    try:
+
+        async def failed() -> bool:
+            return (await row(message_id)).status == MessageStatus.FAILED
+
+        await wait_for(failed, timeout=15)
+    finally:
+        await process.stop()
+        await close_vendors()
+    final = await row(message_id)
+    assert final.error_code == "VENDOR_TRANSIENT"
+    assert final.retry_count == 2
+    assert sent_messages(sandbox) == []
+    assert (await counters([phone]))[phone] == 0
+    due = (await journey(lead)).next_action_at
+    assert due is not None and due > utcnow()  # not stranded: dispatch picks it up again later
