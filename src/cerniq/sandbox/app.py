@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from cerniq.sandbox.instantly import InstantlySandbox
+from cerniq.sandbox.resend import ResendSandbox
 from cerniq.sandbox.slack import SlackSandbox
 from cerniq.sandbox.state import (
     AbortingResponse,
@@ -30,7 +32,7 @@ from cerniq.sandbox.timelinesai import TimelinesAISandbox
 __all__ = ["VENDORS", "VendorFactory", "create_sandbox_app"]
 
 VendorFactory = Callable[[SandboxContext], SandboxVendor]
-VENDORS: list[VendorFactory] = [TimelinesAISandbox, SlackSandbox]
+VENDORS: list[VendorFactory] = [TimelinesAISandbox, SlackSandbox, InstantlySandbox, ResendSandbox]
 """Every fake vendor the sandbox serves, in mounting order."""
 
 
