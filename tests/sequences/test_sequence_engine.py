@@ -270,7 +270,7 @@ async def test_stop_on_reply(tenant: Any) -> None:
     async with transaction() as session:
         enrollment = (await session.execute(select(SequenceEnrollment))).scalar_one()
         journey = await session.get(GoldLeadJourney, lead)
-    assert enrollment.status == EnrollmentStatus.STOPPED and enrollment.stop_reason == "REPLIED"
+    assert enrollment.status == EnrollmentStatus.STOPPED and enrollment.stop_reason == "LEAD_REPLIED"
     assert enrollment.replies == 1
     assert journey is not None and journey.next_action_at is None
 

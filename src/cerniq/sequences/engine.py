@@ -365,7 +365,8 @@ async def _latest_enrollment(session: AsyncSession, journey: GoldLeadJourney) ->
 
 async def on_reply(session: AsyncSession, journey: GoldLeadJourney) -> bool:
     """The lead replied: count it on its enrollment and, when the sequence stops on reply, stop
-    the lead's sequences (reason ``REPLIED``). Returns True when sequences were stopped.
+    the lead's sequences (reason ``LEAD_REPLIED``, as the reply pipeline writes). Returns True
+    when sequences were stopped.
     Call once per inbound reply, in the transaction that records it."""
     enrollment = await _latest_enrollment(session, journey)
     if enrollment is None:
@@ -375,7 +376,7 @@ async def on_reply(session: AsyncSession, journey: GoldLeadJourney) -> bool:
         return False
     sequence = await session.get(OutreachSequence, enrollment.sequence_id)
     if sequence is None or sequence.stop_on_reply:
-        return await stop(session, journey, "REPLIED") > 0
+        return await stop(session, journey, "LEAD_REPLIED") > 0
     return False
 
 
