@@ -80,7 +80,7 @@ async def test_two_dispatches_in_one_process_queue_each_lead_once(tenant: Any, s
 async def test_two_dispatch_processes_queue_each_lead_once(tenant: Any, sandbox: Any) -> None:
     phones = await add_phones(tenant, 2)
     await add_sequence(tenant)
-    await add_leads(tenant, 150)
+    await add_leads(tenant, 80)
     procs = [
         subprocess.Popen([CERNIQ, "dispatch", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(2)
@@ -90,9 +90,9 @@ async def test_two_dispatch_processes_queue_each_lead_once(tenant: Any, sandbox:
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()[-2000:]
         reports.append(json.loads(out.decode().strip().splitlines()[-1]))
-    assert sum(r["queuedWhatsapp"] for r in reports) == 150
-    await _one_row_per_lead(150)
-    assert sum([await _jobs(phone_queue(p)) for p in phones]) == 150
+    assert sum(r["queuedWhatsapp"] for r in reports) == 80
+    await _one_row_per_lead(80)
+    assert sum([await _jobs(phone_queue(p)) for p in phones]) == 80
 
 
 async def test_a_lead_never_has_two_automated_messages_in_flight(tenant: Any) -> None:
