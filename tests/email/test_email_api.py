@@ -282,3 +282,17 @@ async def test_the_cli_mirrors_the_runbook(tenant: Any, sandbox: SandboxHandle, 
         }
     assert {"email.campaign.pause", "email.campaign.resume", "email.clean_bounces"} <= actions
     assert instantly_leads(sandbox, email="gresit@ferma1.ro") == []
+
+
+async def test_the_default_campaign_is_created_once(
+    tenant: Any, sandbox: SandboxHandle, vendors_closed: None
+) -> None:
+    from cerniq.auth.principal import system_principal
+    from cerniq.email.service import ensure_default_campaign
+
+    async with transaction() as session:
+        first = await ensure_default_campaign(session, system_principal(tenant.id))
+    async with transaction() as session:
+        again = await ensure_default_campaign(session, system_principal(tenant.id))
+    assert first.id == again.id
+    assert len(sandbox.control("GET", "/_control/instantly/campaigns")) == 1

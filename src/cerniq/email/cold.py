@@ -68,8 +68,9 @@ DONE = (
     MessageStatus.BOUNCED,
 )
 COLD_STATES = (LeadState.COLD, LeadState.CONTACTED_WA, LeadState.CONTACTED_EMAIL)
-#: A SENDING row younger than this belongs to a batch still in flight: wait for it.
-IN_FLIGHT_GRACE = timedelta(seconds=90)
+#: A SENDING row younger than two vendor timeouts plus this margin belongs to a batch still in
+#: flight: its own job waits for that batch instead of adding the lead again.
+IN_FLIGHT_MARGIN = timedelta(seconds=10)
 AUTH_WAIT = timedelta(minutes=15)
 
 
@@ -187,7 +188,9 @@ async def cold_send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]
             elif matches:
                 other = matches[0]
         if lead_id is not None:
-            await _record_added(pending.row_id, campaign_id, lead_id, resolved=index not in created)
+            await _record_added(
+                pending.row_id, campaign_id, lead_id, resolved=index not in created, batch_size=len(batch)
+            )
             outcomes["sent"] = outcomes.get("sent", 0) + 1
             MESSAGES_SENT.labels(channel="EMAIL_COLD", type="new").inc()
         elif other is not None:
@@ -228,12 +231,14 @@ async def _prepare(ctx: JobContext, message_id: uuid.UUID) -> PrepResult | dict[
             return {"outcome": "skipped", "reason": "WRONG_CHANNEL"}
         if message.status == MessageStatus.SENDING:
             since = message.status_updated_at or message.created_at
-            if now - since < IN_FLIGHT_GRACE:
+            grace = 2 * settings.instantly_timeout + IN_FLIGHT_MARGIN
+            if now - since < grace:
                 # Another job's batch holds it: look again once that batch must have ended.
-                await ctx.delay_until(since + IN_FLIGHT_GRACE)
+                await ctx.delay_until(since + grace)
         if await emergency_stop(session) is not None:
             await _skip(message, "EMERGENCY_STOP")
             return {"outcome": "skipped", "reason": "EMERGENCY_STOP"}
+        explicit = message.email_campaign_id is not None
         campaign = await repository.campaign_for_message(session, message)
         if campaign is None or campaign.tenant_id != message.tenant_id or not campaign.instantly_campaign_id:
             message.status = MessageStatus.FAILED
@@ -263,7 +268,7 @@ async def _prepare(ctx: JobContext, message_id: uuid.UUID) -> PrepResult | dict[
         rows = [message]
         if message.status == MessageStatus.QUEUED:
             rows += await repository.batch_companions(
-                session, message, limit=settings.instantly_bulk_size - 1
+                session, message, campaign.id, explicit=explicit, limit=settings.instantly_bulk_size - 1
             )
         batch: list[Pending] = []
         for row in rows:
@@ -336,7 +341,9 @@ async def _set_rows(batch: list[Pending], status: MessageStatus, code: str | Non
     return tries
 
 
-async def _record_added(row_id: uuid.UUID, campaign_id: uuid.UUID, lead_id: str, *, resolved: bool) -> None:
+async def _record_added(
+    row_id: uuid.UUID, campaign_id: uuid.UUID, lead_id: str, *, resolved: bool, batch_size: int
+) -> None:
     """The lead is in the campaign: SENT (queued at Instantly), lead CONTACTED_EMAIL."""
     async with transaction() as session:
         row = await repository.lock_message(session, row_id)
@@ -350,7 +357,7 @@ async def _record_added(row_id: uuid.UUID, campaign_id: uuid.UUID, lead_id: str,
         row.email_campaign_id = campaign_id
         row.error_code = "RESOLVED_AFTER_AMBIGUITY" if resolved else None
         row.error_message = None
-        row.raw_response = {"instantlyLeadId": lead_id, "resolvedBySearch": resolved}
+        row.raw_response = {"instantlyLeadId": lead_id, "resolvedBySearch": resolved, "batch": batch_size}
         journey = await repository.lock_journey(session, row.lead_journey_id)
         if journey is None:
             return

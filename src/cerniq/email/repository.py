@@ -153,29 +153,43 @@ async def lock_journey(session: AsyncSession, journey_id: uuid.UUID) -> GoldLead
 
 
 async def batch_companions(
-    session: AsyncSession, message: GoldCommunicationLog, *, limit: int
+    session: AsyncSession,
+    message: GoldCommunicationLog,
+    campaign_id: uuid.UUID,
+    *,
+    explicit: bool,
+    limit: int,
 ) -> list[GoldCommunicationLog]:
-    """Other QUEUED cold rows bound for the same campaign (same tenant, sequence and step, or
-    the same explicit campaign), locked without waiting: one bulk add takes them all."""
+    """Other QUEUED cold rows bound for the same campaign, locked without waiting: one bulk add
+    takes them all. Bound means stamped with the campaign, or (when ``message`` found its
+    campaign through its sequence) unstamped with the same sequence and step."""
     if limit <= 0:
         return []
-    query = select(GoldCommunicationLog).where(
-        GoldCommunicationLog.tenant_id == message.tenant_id,
-        GoldCommunicationLog.channel == Channel.EMAIL_COLD,
-        GoldCommunicationLog.direction == Direction.OUTBOUND,
-        GoldCommunicationLog.status == MessageStatus.QUEUED,
-        GoldCommunicationLog.id != message.id,
-        or_(GoldCommunicationLog.scheduled_at.is_(None), GoldCommunicationLog.scheduled_at <= func.now()),
-    )
-    if message.email_campaign_id is not None:
-        query = query.where(GoldCommunicationLog.email_campaign_id == message.email_campaign_id)
-    else:
-        query = query.where(
-            GoldCommunicationLog.email_campaign_id.is_(None),
-            GoldCommunicationLog.sequence_id.is_not_distinct_from(message.sequence_id),
-            GoldCommunicationLog.sequence_step.is_not_distinct_from(message.sequence_step),
+    same_campaign = GoldCommunicationLog.email_campaign_id == campaign_id
+    if not explicit:
+        same_campaign = or_(
+            same_campaign,
+            and_(
+                GoldCommunicationLog.email_campaign_id.is_(None),
+                GoldCommunicationLog.sequence_id.is_not_distinct_from(message.sequence_id),
+                GoldCommunicationLog.sequence_step.is_not_distinct_from(message.sequence_step),
+            ),
         )
-    query = query.order_by(GoldCommunicationLog.created_at).limit(limit).with_for_update(skip_locked=True)
+    query = (
+        select(GoldCommunicationLog)
+        .where(
+            GoldCommunicationLog.tenant_id == message.tenant_id,
+            GoldCommunicationLog.channel == Channel.EMAIL_COLD,
+            GoldCommunicationLog.direction == Direction.OUTBOUND,
+            GoldCommunicationLog.status == MessageStatus.QUEUED,
+            GoldCommunicationLog.id != message.id,
+            or_(GoldCommunicationLog.scheduled_at.is_(None), GoldCommunicationLog.scheduled_at <= func.now()),
+            same_campaign,
+        )
+        .order_by(GoldCommunicationLog.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     return list((await session.execute(query)).scalars())
 
 

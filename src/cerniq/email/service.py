@@ -16,9 +16,10 @@ from cerniq.email.config import email_settings
 from cerniq.errors import ValidationFailed
 from cerniq.kit.clock import utcnow
 from cerniq.logging import get_logger
+from cerniq.models import EmailCampaign
 from cerniq.providers.errors import ProviderError
 
-__all__ = ["RESEND_EVENTS", "clean_bounces", "setup_webhooks", "suppression_view"]
+__all__ = ["RESEND_EVENTS", "clean_bounces", "ensure_default_campaign", "setup_webhooks", "suppression_view"]
 
 log = get_logger("cerniq.email")
 
@@ -163,3 +164,21 @@ async def setup_webhooks(base_url: str | None = None) -> dict[str, Any]:
                 == settings.resend_webhook_secret.get_secret_value(),
             }
     return out
+
+
+async def ensure_default_campaign(
+    session: AsyncSession, principal: Principal, *, name: str = "Cerniq - email rece"
+) -> EmailCampaign:
+    """The tenant's default cold campaign (mapped to no sequence: it takes every cold message no
+    step or sequence campaign claims), created at Instantly and activated if there is none.
+    Idempotent; for set-up scripts and the demo."""
+    for campaign in await repository.list_campaigns(session, principal.tenant_id):
+        if (
+            campaign.sequence_id is None
+            and campaign.sequence_step_id is None
+            and campaign.instantly_campaign_id
+        ):
+            return campaign
+    from cerniq.email.campaigns import create_campaign
+
+    return await create_campaign(session, principal, name=name)
