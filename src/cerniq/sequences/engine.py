@@ -403,12 +403,16 @@ async def on_open(session: AsyncSession, enrollment_id: uuid.UUID | None) -> Non
 async def stop_sequence(session: AsyncSession, sequence_id: uuid.UUID, reason: str) -> int:
     """Stop every open enrollment of one sequence (e.g. it is being deleted); nothing more is
     due for those leads. Returns how many were stopped."""
-    journeys = await repository.stop_enrollments_of_sequence(session, sequence_id, reason, utcnow())
+    # Leads, then enrollments: the order dispatch and the send path take these locks in.
+    journeys = await repository.open_enrollment_journeys(session, sequence_id)
+    await repository.lock_journeys(session, journeys)
     await repository.clear_next_actions(session, journeys, sequence_id)
-    return len(journeys)
+    stopped = await repository.stop_enrollments_of_sequence(session, sequence_id, reason, utcnow())
+    return len(stopped)
 
 
 async def resume_sequence(session: AsyncSession, sequence_id: uuid.UUID) -> int:
     """A paused sequence is active again: its open enrollments become due again (dispatch
     cleared their leads' next action while the sequence was inactive). Returns how many."""
+    await repository.lock_journeys(session, await repository.open_enrollment_journeys(session, sequence_id))
     return await repository.restore_next_actions(session, sequence_id, utcnow())

@@ -91,7 +91,8 @@ async def get_sequence(
         OutreachSequence.tenant_id == tenant_id, OutreachSequence.id == sequence_id
     )
     if for_update:
-        query = query.with_for_update()
+        # Refresh what another transaction committed while we waited for the lock.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -231,6 +232,26 @@ async def count_open_enrollments(session: AsyncSession, sequence_id: uuid.UUID) 
         .where(SequenceEnrollment.sequence_id == sequence_id, SequenceEnrollment.status.in_(OPEN_ENROLLMENT))
     )
     return int((await session.execute(query)).scalar_one())
+
+
+async def open_enrollment_journeys(session: AsyncSession, sequence_id: uuid.UUID) -> list[uuid.UUID]:
+    query = (
+        select(SequenceEnrollment.lead_journey_id)
+        .where(SequenceEnrollment.sequence_id == sequence_id, SequenceEnrollment.status.in_(OPEN_ENROLLMENT))
+        .order_by(SequenceEnrollment.lead_journey_id)
+    )
+    return [row[0] for row in await session.execute(query)]
+
+
+async def lock_journeys(session: AsyncSession, journey_ids: Sequence[uuid.UUID]) -> None:
+    """Lock journeys in id order (so two such transactions never deadlock each other)."""
+    if journey_ids:
+        await session.execute(
+            select(GoldLeadJourney.id)
+            .where(GoldLeadJourney.id.in_(journey_ids))
+            .order_by(GoldLeadJourney.id)
+            .with_for_update()
+        )
 
 
 async def stop_enrollments_of_sequence(

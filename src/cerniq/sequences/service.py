@@ -442,9 +442,15 @@ async def update_sequence(
 ) -> OutreachSequence:
     """PATCH: name, description, channels, flags, ``isActive`` (pause / resume) and
     ``isDefault`` (one default per tenant: setting it clears the others)."""
-    sequence = await get_sequence(session, principal.tenant_id, sequence_id, for_update=True)
+    sequence = await get_sequence(session, principal.tenant_id, sequence_id)
     if sequence.status == SequenceStatus.ARCHIVED:
         raise Conflict("the sequence is deleted", code="SEQUENCE_ARCHIVED")
+    # Pause / resume first: resuming touches the leads before the sequence row (lock order).
+    if changes.get("isActive") is True and not sequence.is_active:
+        await resume_sequence(session, principal, sequence.id)
+    elif changes.get("isActive") is False and sequence.is_active:
+        await pause_sequence(session, principal, sequence.id)
+    sequence = await get_sequence(session, principal.tenant_id, sequence.id, for_update=True)
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
 
@@ -486,10 +492,6 @@ async def update_sequence(
             before=before,
             after=after,
         )
-    if changes.get("isActive") is True and not sequence.is_active:
-        await resume_sequence(session, principal, sequence.id)
-    elif changes.get("isActive") is False and sequence.is_active:
-        await pause_sequence(session, principal, sequence.id)
     return sequence
 
 
@@ -498,10 +500,15 @@ async def replace_steps(
 ) -> tuple[OutreachSequence, list[dict[str, Any]]]:
     """Replace every step. Enrolled leads keep their position: ``current_step`` is a step
     number, so a lead that has done step 2 goes on with the new step 3 (or completes)."""
-    sequence = await get_sequence(session, principal.tenant_id, sequence_id, for_update=True)
+    sequence = await get_sequence(session, principal.tenant_id, sequence_id)
     if sequence.status == SequenceStatus.ARCHIVED:
         raise Conflict("the sequence is deleted", code="SEQUENCE_ARCHIVED")
     rows, warnings = await _build_steps(session, principal.tenant_id, steps)
+    # Enrollments before the sequence row: the order dispatch and the send path lock them in.
+    await repository.set_total_steps(session, sequence.id, len(rows))
+    sequence = await get_sequence(session, principal.tenant_id, sequence.id, for_update=True)
+    if sequence.status == SequenceStatus.ARCHIVED:
+        raise Conflict("the sequence is deleted", code="SEQUENCE_ARCHIVED")
     old = await repository.steps_of(session, sequence.id)
     before = [
         {
@@ -517,7 +524,6 @@ async def replace_steps(
     _add_steps(session, sequence, rows)
     sequence.max_steps = len(rows)
     await session.flush()
-    await repository.set_total_steps(session, sequence.id, len(rows))
     await record_audit(
         session,
         principal,
@@ -530,24 +536,35 @@ async def replace_steps(
     return sequence, warnings
 
 
+def _has_enrollments(count: int) -> Conflict:
+    return Conflict(
+        f"{count} leads are enrolled in this sequence;"
+        " pause it, or delete with ?force=true to stop their enrollments",
+        code="SEQUENCE_HAS_ENROLLMENTS",
+        details={"activeEnrollments": count},
+    )
+
+
 async def delete_sequence(
     session: AsyncSession, principal: Principal, sequence_id: uuid.UUID | str, *, force: bool = False
 ) -> int:
     """Soft delete (archived, inactive, not default). 409 while leads are enrolled unless
     ``force``, which stops their enrollments (reason ``SEQUENCE_DELETED``). Returns how many
     enrollments were stopped."""
-    sequence = await get_sequence(session, principal.tenant_id, sequence_id, for_update=True)
+    sequence = await get_sequence(session, principal.tenant_id, sequence_id)
     if sequence.status == SequenceStatus.ARCHIVED:
         return 0
     enrolled = await repository.count_open_enrollments(session, sequence.id)
     if enrolled and not force:
-        raise Conflict(
-            f"{enrolled} leads are enrolled in this sequence;"
-            " pause it, or delete with ?force=true to stop their enrollments",
-            code="SEQUENCE_HAS_ENROLLMENTS",
-            details={"activeEnrollments": enrolled},
-        )
+        raise _has_enrollments(enrolled)
+    # Leads and enrollments before the sequence row (the lock order of dispatch and sends).
     stopped = await engine.stop_sequence(session, sequence.id, "SEQUENCE_DELETED") if enrolled else 0
+    sequence = await get_sequence(session, principal.tenant_id, sequence.id, for_update=True)
+    if sequence.status == SequenceStatus.ARCHIVED:
+        return stopped
+    late = await repository.count_open_enrollments(session, sequence.id)
+    if late:  # enrolled meanwhile: let the caller look again rather than strand them
+        raise _has_enrollments(late)
     before = {
         "status": sequence.status.value,
         "isActive": sequence.is_active,
@@ -600,7 +617,7 @@ async def resume_sequence(
 ) -> tuple[OutreachSequence, int]:
     """Reactivate a sequence (the runbook's manual reactivation after an emergency resume):
     its enrolled leads become due again. Refused while the emergency stop is active."""
-    sequence = await get_sequence(session, principal.tenant_id, sequence_id, for_update=True)
+    sequence = await get_sequence(session, principal.tenant_id, sequence_id)
     if sequence.status == SequenceStatus.ARCHIVED:
         raise Conflict("the sequence is deleted", code="SEQUENCE_ARCHIVED")
     if await emergency_stop(session) is not None:
@@ -609,11 +626,15 @@ async def resume_sequence(
         )
     rescheduled = 0
     if not sequence.is_active or sequence.status != SequenceStatus.ACTIVE:
+        # The leads first, then the sequence row: the lock order of dispatch and the send path.
+        rescheduled = await engine.resume_sequence(session, sequence.id)
+        sequence = await get_sequence(session, principal.tenant_id, sequence.id, for_update=True)
+        if sequence.status == SequenceStatus.ARCHIVED:
+            raise Conflict("the sequence is deleted", code="SEQUENCE_ARCHIVED")
         before = {"isActive": sequence.is_active, "status": sequence.status.value}
         sequence.is_active = True
         sequence.status = SequenceStatus.ACTIVE
         await session.flush()
-        rescheduled = await engine.resume_sequence(session, sequence.id)
         await record_audit(
             session,
             principal,
@@ -670,7 +691,7 @@ async def enroll_leads(
     ``LEAD_CONVERTED``, ``LEAD_PAUSED``, ``LEAD_IN_CONVERSATION`` (a person handles warm
     leads), ``OPTED_OUT_WHATSAPP`` / ``OPTED_OUT_EMAIL`` (for the start step's channel).
     The first step is due on the business clock (its delay after ``scheduled_start``)."""
-    sequence = await get_sequence(session, principal.tenant_id, sequence_id, for_update=True)
+    sequence = await get_sequence(session, principal.tenant_id, sequence_id)
     if sequence.status == SequenceStatus.ARCHIVED:
         raise Conflict("the sequence is deleted", code="SEQUENCE_ARCHIVED")
     steps = await engine.active_steps(session, sequence.id)
@@ -687,6 +708,11 @@ async def enroll_leads(
     parsed = [(raw, _as_uuid(raw)) for raw in lead_ids]
     keys = sorted({key for _, key in parsed if key is not None}, key=str)
     journeys = await repository.journeys_by_keys(session, principal.tenant_id, keys)
+    # The leads are locked; now the sequence row (the lock order of dispatch and the send path),
+    # and look again: it may have been deleted meanwhile.
+    sequence = await get_sequence(session, principal.tenant_id, sequence.id, for_update=True)
+    if sequence.status == SequenceStatus.ARCHIVED:
+        raise Conflict("the sequence is deleted", code="SEQUENCE_ARCHIVED")
     by_key: dict[uuid.UUID, GoldLeadJourney] = {}
     for row in journeys:
         by_key[row.id] = row
