@@ -31,6 +31,8 @@ from cerniq.models.enums import LeadState
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "leads_sample.csv"
 
+GOOD_CUIS = ["14214101", "34500000", "15900825", "27788998", "30123455", "20456789", "38765434"]
+
 SAMPLE_ERRORS = {
     5: ("cui", "missing CUI"),
     6: ("cui", "invalid CUI check digit"),
@@ -343,6 +345,22 @@ async def test_dry_run_counts_but_writes_nothing(tenant: Any) -> None:
     assert (report.rows, report.created, report.merged, report.skipped) == (12, 5, 1, 6)
     assert report.dry_run is True
     assert await counts(tenant) == {"companies": 0, "contacts": 0, "journeys": 0, "history": 0}
+
+
+async def test_unclosed_quote_is_reported_not_swallowed(tenant: Any) -> None:
+    rows = "".join(f"Ferma {n} SRL,{cui},0722 000 00{n}\n" for n, cui in enumerate(GOOD_CUIS))
+    # The quote opening line 2's first value is never closed.
+    content = 'denumire,cui,telefon\n"Ferma Ghilimea SRL,18302400,0722 111 111\n' + rows
+    report = await run_import(tenant, content)
+    assert report.rows == 1
+    assert report.created == 0
+    assert [(e.line, e.reason) for e in report.errors] == [
+        (
+            2,
+            f"the row spans lines 2-{2 + len(GOOD_CUIS)}: "
+            'an unclosed quote (") joins the following rows into one value',
+        )
+    ]
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ ProgressCallback = Callable[[int], None]
 DEFAULT_BATCH_SIZE: Final = 2000
 MAX_WARNINGS: Final = 1000  # warnings kept in the report (all are counted)
 MAX_VALUE_CHARS: Final = 100  # of an offending value quoted in an error
+MAX_ROW_LINES: Final = 5  # a quoted multi-line address spans 2-3; more means an unclosed quote
 
 csv.field_size_limit(1_000_000)
 
@@ -459,7 +460,7 @@ class ImportReport:
 
 def decode_csv_bytes(data: bytes) -> str:
     """The text of an uploaded file: UTF-8 (a BOM is dropped), or :class:`InvalidCsv`."""
-    if not data.strip():
+    if not data or data.isspace():
         raise InvalidCsv("the file is empty")
     if b"\x00" in data[:65536]:
         raise InvalidCsv("this is a binary file, not a CSV (save the sheet as 'CSV UTF-8')")
@@ -484,6 +485,7 @@ class CsvRow:
     values: dict[str, str]  # canonical field -> stripped value ('' when empty)
     raw: dict[str, str]  # unmapped columns -> value
     extra_fields: int  # non-empty values beyond the header's columns
+    lines: int = 1  # physical lines the row spans (quoted line breaks)
 
 
 class CsvReader:
@@ -568,7 +570,7 @@ class CsvReader:
                 elif cell and not values.get(canonical):
                     values[canonical] = cell
             extra = sum(1 for c in cells[width:] if c.strip())
-            yield CsvRow(line, values, raw, extra)
+            yield CsvRow(line, values, raw, extra, previous - line + 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -592,6 +594,17 @@ def validate_row(row: CsvRow) -> tuple[CompanyDraft | None, list[RowIssue], list
     errors: list[RowIssue] = []
     warnings: list[RowIssue] = []
 
+    if row.lines > MAX_ROW_LINES:
+        # An unclosed quote swallows the following rows into one value: say so, rather than
+        # reporting one odd row while the rest silently vanished.
+        errors.append(
+            _issue(
+                line,
+                f'the row spans lines {line}-{line + row.lines - 1}: an unclosed quote (") '
+                "joins the following rows into one value",
+            )
+        )
+        return None, errors, warnings
     if row.extra_fields:
         errors.append(
             _issue(
