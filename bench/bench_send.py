@@ -103,7 +103,7 @@ class Services:
                 *("--reply-probability", "0", "--no-rate-limit", "--log-level", "warning"),
             ]
         )
-        wait_port(self.sandbox_port, timeout=30)
+        wait_port(self.sandbox_port, timeout=90)
 
     def _spawn(self, cmd: list[str]) -> None:
         self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))

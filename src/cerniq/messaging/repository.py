@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -252,9 +252,7 @@ class SendContext:
     """The active emergency stop (``system_state`` key ``emergency_stop``), or None."""
 
 
-async def load_for_send(session: AsyncSession, message_id: uuid.UUID) -> SendContext | None:
-    """Lock the message row and read its lead, its phone, whether the lead was contacted before
-    and the emergency stop, all in one statement."""
+def _build_load_for_send() -> Any:
     other = aliased(GoldCommunicationLog)
     contacted = (
         select(other.id)
@@ -268,15 +266,26 @@ async def load_for_send(session: AsyncSession, message_id: uuid.UUID) -> SendCon
         .exists()
     )
     stop = select(SystemState.value).where(SystemState.key == EMERGENCY_STOP).scalar_subquery()
-    query = (
+    return (
         select(GoldCommunicationLog, GoldLeadJourney, WaPhoneNumber, contacted.label("c"), stop.label("s"))
         .select_from(GoldCommunicationLog)
         .outerjoin(GoldLeadJourney, GoldLeadJourney.id == GoldCommunicationLog.lead_journey_id)
         .outerjoin(WaPhoneNumber, WaPhoneNumber.id == GoldCommunicationLog.phone_id)
-        .where(GoldCommunicationLog.id == message_id)
+        .where(GoldCommunicationLog.id == bindparam("message_id"))
         .with_for_update(of=GoldCommunicationLog)
     )
-    found = (await session.execute(query)).one_or_none()
+
+
+_LOAD_FOR_SEND: Any = None  # built once: an aliased table is costly to construct per call
+
+
+async def load_for_send(session: AsyncSession, message_id: uuid.UUID) -> SendContext | None:
+    """Lock the message row and read its lead, its phone, whether the lead was contacted before
+    and the emergency stop, all in one statement."""
+    global _LOAD_FOR_SEND
+    if _LOAD_FOR_SEND is None:
+        _LOAD_FOR_SEND = _build_load_for_send()
+    found = (await session.execute(_LOAD_FOR_SEND, {"message_id": message_id})).one_or_none()
     if found is None:
         return None
     message, journey, phone, contacted_before, stop_value = found

@@ -557,12 +557,6 @@ async def _record_sent(
         message.error_message = None
         if chat_id is not None:
             message.thread_id = str(chat_id)
-        if message.phone_id:
-            await repository.count_phone_send(session, message.phone_id, sent_at)
-        if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
-            await transition(
-                session, journey, LeadState.CONTACTED_WA, trigger="SEND", reason="first WhatsApp message"
-            )
         journey.first_contact_at = journey.first_contact_at or sent_at
         journey.first_contact_channel = journey.first_contact_channel or Channel.WHATSAPP
         journey.last_contact_at = sent_at
@@ -584,3 +578,11 @@ async def _record_sent(
                 step_number=message.sequence_step,
                 sent_at=sent_at,
             )
+        # Last: the transition's own flush then writes the message, the lead (one UPDATE with
+        # every change above) and its history row together.
+        if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
+            await transition(
+                session, journey, LeadState.CONTACTED_WA, trigger="SEND", reason="first WhatsApp message"
+            )
+        if message.phone_id:
+            await repository.count_phone_send(session, message.phone_id, sent_at)
