@@ -21,3 +21,5 @@ async def alerts_tick(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
 
 
 schedule(names.MONITOR_ALERTS, "* * * * *", job_name="alerts")
+
+from cerniq.ops import tasks_maintenance  # noqa: E402, F401
