@@ -128,8 +128,10 @@ async def test_phone_queue_names_with_colons_route_and_pause_drain_resume(
     )
     assert created.status_code == 201
     name = "q:wa:phone_01"
-    for _ in range(3):
-        await enqueue(name, "send", {"messageId": str(uuid.uuid4())}, job_id=f"wa-{uuid.uuid4()}")
+    for n in range(3):  # follow-ups are prioritized: the list spans the wait list and that set
+        await enqueue(
+            name, "send", {"messageId": str(uuid.uuid4())}, job_id=f"wa-{uuid.uuid4()}", priority=n % 2
+        )
 
     paused = await api.post(f"/api/admin/queues/{name}/pause", headers=admin_headers)
     assert paused.json() == {"queue": name, "paused": True}
@@ -142,6 +144,8 @@ async def test_phone_queue_names_with_colons_route_and_pause_drain_resume(
     assert len(waiting.json()) == 3
     assert waiting.headers["X-Total-Count"] == "3"
     assert all(j["queue"] == name and j["state"] == "waiting" for j in waiting.json())
+    page = (await api.get(f"/api/admin/queues/{name}/waiting?limit=2&offset=1", headers=admin_headers)).json()
+    assert [j["id"] for j in page] == [j["id"] for j in waiting.json()][1:3]
     summary = (await api.get(f"/api/admin/queues/{name}", headers=admin_headers)).json()
     assert {k: summary[k] for k in ("waiting", "active", "completed", "failed")} == {
         "waiting": 3,

@@ -189,15 +189,30 @@ async def list_jobs(name: str, state: str, *, limit: int = 1000, offset: int = 0
     start, end = offset, offset + limit - 1
     now_ms = int(time.time() * 1000)
     if state == "waiting":
-        jobs = list(await queue.getJobs(["waiting"], start, end, True))
-        if len(jobs) < limit:
-            jobs += list(await queue.getJobs(["prioritized"], 0, limit - len(jobs) - 1, True))
-        # jobs left in BullMQ's legacy paused list by an older client
-        if len(jobs) < limit:
-            jobs += list(await queue.getJobs(["paused"], 0, limit - len(jobs) - 1, True))
+        # one list over the wait list, the prioritized set and BullMQ's legacy paused list
+        jobs: list[Any] = []
+        skip = offset
+        for part in ("waiting", "prioritized", "paused"):
+            size = await _part_size(name, part)
+            if skip >= size:
+                skip -= size
+                continue
+            want = limit - len(jobs)
+            jobs += list(await queue.getJobs([part], skip, skip + want - 1, True))
+            skip = 0
+            if len(jobs) >= limit:
+                break
     else:
         jobs = list(await queue.getJobs([state], start, end, state in ("active", "delayed")))
     return [job_view(job, name, state, now_ms) for job in jobs[:limit]]
+
+
+async def _part_size(name: str, part: str) -> int:
+    redis = get_queue_redis()
+    key = f"bull:{name}"
+    if part == "prioritized":
+        return int(await redis.zcard(f"{key}:prioritized"))
+    return int(await redis.llen(f"{key}:{'wait' if part == 'waiting' else part}"))
 
 
 async def get_job(name: str, job_id: str) -> dict[str, Any]:
