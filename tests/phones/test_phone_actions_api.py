@@ -273,7 +273,7 @@ async def test_test_send_reaches_the_number_outside_business_hours(
         journey = (
             await session.execute(select(GoldLeadJourney).where(GoldLeadJourney.lead_id == companies[0].id))
         ).scalar_one()
-    assert journey.tags == ["test"] and journey.next_action_at is None
+    assert journey.tags == ["test"] and journey.next_action_at is None and journey.is_human_controlled
     assert (await dispatch()).claimed == 0  # the test recipient is never contacted on its own
     assert len(await audit_rows("phone.test_send")) == 2
 

@@ -399,8 +399,8 @@ def recipient_cui(number: str) -> str:
 
 async def synthetic_recipient(session: AsyncSession, tenant_id: uuid.UUID, number: str) -> GoldLeadJourney:
     """The journey of the synthetic "test recipient" company of ``number`` (created once, then
-    reused, so every test message to a number has the same lead). It has no next action, so
-    dispatch never contacts it on its own."""
+    reused, so every test message to a number has the same lead). It has no next action and is
+    human-controlled, so neither dispatch nor an AI answer ever contacts it on its own."""
     cui = recipient_cui(number)
     company = await lifecycle.company_by_cui(session, tenant_id, cui)
     if company is None:
@@ -422,6 +422,10 @@ async def synthetic_recipient(session: AsyncSession, tenant_id: uuid.UUID, numbe
             current_state=LeadState.COLD,
             next_action_at=None,
             tags=["test"],
+            # no automated or AI message ever goes to a test recipient, whatever it replies
+            is_human_controlled=True,
+            human_controlled_at=utcnow(),
+            human_control_reason="synthetic test recipient (runbook 2.3 test messages)",
             internal_notes="synthetic lead of runbook 2.3 test messages",
         )
         await lifecycle.add(session, journey)
