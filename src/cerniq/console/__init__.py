@@ -1,0 +1,1 @@
+"""The operator console: a server-rendered sub-app at ``/console`` (Jinja2 + htmx)."""

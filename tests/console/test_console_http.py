@@ -1,0 +1,146 @@
+"""The console over HTTP: sign-in, sessions, CSRF and roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from cerniq.kit.db import transaction
+from cerniq.models.audit_log import AuditEntry
+from tests.console.conftest import PASSWORD, csrf_of, sign_in
+from tests.fixtures.outreach import add_phones
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_pages_need_a_session(console: httpx.AsyncClient, tenant: Any) -> None:
+    response = await console.get("/console/dashboard")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/console/login")
+    page = await console.get("/console/login")
+    assert page.status_code == 200
+    assert 'for="email"' in page.text and 'for="password"' in page.text
+
+
+async def test_wrong_password_is_refused(console: httpx.AsyncClient, users: dict[str, str]) -> None:
+    response = await sign_in(console, users["admin"], "not-the-password")
+    assert response.status_code == 303
+    assert "error=bad_credentials" in response.headers["location"]
+    assert "cerniq_console" not in response.cookies
+    assert (await console.get("/console/dashboard")).status_code == 303
+
+
+async def test_sign_in_shows_the_dashboard_with_a_tile_per_phone(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await add_phones(tenant, 3)
+    response = await sign_in(console, users["operator"])
+    assert response.status_code == 303
+    page = await console.get("/console/dashboard")
+    assert page.status_code == 200
+    for n in (1, 2, 3):
+        assert f'data-testid="phone-indicator-phone_0{n}"' in page.text
+    assert "Revizuiri în așteptare" in page.text  # Romanian by default
+    async with transaction() as session:
+        actions = (await session.execute(select(AuditEntry.action))).scalars().all()
+    assert "console.sign_in" in actions
+
+
+async def test_english_is_selectable(console: httpx.AsyncClient, users: dict[str, str]) -> None:
+    await sign_in(console, users["viewer"])
+    await console.get("/console/lang/en?next=/console/dashboard")
+    page = await console.get("/console/dashboard")
+    assert "Pending reviews" in page.text
+
+
+async def test_sign_in_with_an_api_token(console: httpx.AsyncClient, tenant: Any, make_token: Any) -> None:
+    headers = await make_token(
+        tenant, __import__("cerniq.models.enums", fromlist=["Role"]).Role.OPERATOR, "ana"
+    )
+    raw = headers["Authorization"].split(" ", 1)[1]
+    response = await console.post("/console/login", data={"token": raw})
+    assert response.status_code == 303
+    page = await console.get("/console/dashboard")
+    assert page.status_code == 200
+    assert "token:ana" in page.text or "ana · operator" in page.text
+
+
+async def test_a_tampered_cookie_is_no_session(console: httpx.AsyncClient, users: dict[str, str]) -> None:
+    await sign_in(console, users["viewer"])
+    cookie = console.cookies.get("cerniq_console")
+    assert cookie
+    payload, _, sig = cookie.rpartition(".")
+    console.cookies.clear()
+    console.cookies.set("cerniq_console", payload + "." + "0" * len(sig), path="/console")
+    assert (await console.get("/console/dashboard")).status_code == 303
+
+
+async def test_a_post_without_the_csrf_token_is_refused(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    (phone_id,) = await add_phones(tenant, 1)
+    await sign_in(console, users["admin"])
+    response = await console.post(f"/console/phones/{phone_id}/pause", data={})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "CSRF_FAILED"
+    wrong = await console.post(f"/console/phones/{phone_id}/pause", data={"csrf": "forged"})
+    assert wrong.status_code == 403
+    page = await console.get("/console/phones")
+    assert 'data-testid="phone-status">ACTIVE' in page.text
+
+
+async def test_a_viewer_sees_no_actions_and_a_forged_post_is_refused(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    (phone_id,) = await add_phones(tenant, 1)
+    await sign_in(console, users["viewer"])
+    page = await console.get("/console/phones")
+    assert page.status_code == 200
+    assert 'data-testid="pause"' not in page.text
+    dashboard = await console.get("/console/dashboard")
+    assert 'data-testid="emergency-stop"' not in dashboard.text
+    csrf = csrf_of(page.text)  # a valid session token: only the role should stop it
+    response = await console.post(f"/console/phones/{phone_id}/pause", data={"csrf": csrf})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "FORBIDDEN"
+    stop = await console.post(
+        "/console/emergency/stop", data={"csrf": csrf, "reason": "viewer test", "confirm": "yes"}
+    )
+    assert stop.status_code == 403
+    page = await console.get("/console/phones")
+    assert 'data-testid="phone-status">ACTIVE' in page.text
+
+
+async def test_an_operator_pauses_and_resumes_a_phone(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any, sandbox: Any
+) -> None:
+    (phone_id,) = await add_phones(tenant, 1)
+    await sign_in(console, users["operator"])
+    csrf = csrf_of((await console.get("/console/phones")).text)
+    response = await console.post(f"/console/phones/{phone_id}/pause", data={"csrf": csrf})
+    assert response.status_code == 303
+    page = await console.get("/console/phones")
+    assert 'data-testid="phone-status">PAUSED' in page.text
+    await console.post(f"/console/phones/{phone_id}/resume", data={"csrf": csrf})
+    page = await console.get("/console/phones")
+    assert 'data-testid="phone-status">ACTIVE' in page.text
+
+
+async def test_static_assets_come_from_the_package(console: httpx.AsyncClient) -> None:
+    js = await console.get("/console/static/htmx.min.js")
+    assert js.status_code == 200 and "htmx" in js.text
+    css = await console.get("/console/static/console.css")
+    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+    assert (await console.get("/console/static/..%2Fendpoints_console.py")).status_code == 404
+
+
+async def test_password_is_not_enough_for_another_tenant(
+    console: httpx.AsyncClient, users: dict[str, str], other_tenant: Any
+) -> None:
+    response = await console.post(
+        "/console/login", data={"tenant": "other", "email": users["admin"], "password": PASSWORD}
+    )
+    assert "error=bad_credentials" in response.headers["location"]
