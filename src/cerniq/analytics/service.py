@@ -1,0 +1,321 @@
+"""Outreach analytics (runbook 1): the daily roll-up into ``outreach_daily_stats``, the views
+the checklists read (daily-stats, dashboard, daily series, funnel, per phone / template /
+sequence), and the daily report.
+
+A day is a business day in ``settings.timezone`` (Europe/Bucharest). Figures are computed from
+the communication log *and its archive*, so archiving (and GDPR erasure, which keeps the rows)
+never changes a past day's numbers. Today is always computed live; past days come from the
+rolled-up row when there is one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerniq.analytics import repository
+from cerniq.config import get_settings
+from cerniq.errors import ValidationFailed
+from cerniq.models import HumanReview, OutreachDailyStats, Tenant, WaPhoneNumber
+from cerniq.models.enums import PhoneStatus, ReviewStatus
+
+FIELDS = (
+    "wa_new_contacts_sent",
+    "wa_followups_sent",
+    "wa_replies_received",
+    "wa_quota_used",
+    "wa_quota_remaining",
+    "email_cold_sent",
+    "email_cold_opens",
+    "email_cold_clicks",
+    "email_cold_replies",
+    "email_cold_bounces",
+    "email_cold_bounce_rate",
+    "email_warm_sent",
+    "email_warm_opens",
+    "leads_contacted",
+    "leads_replied",
+    "leads_positive_replies",
+    "leads_converted",
+    "leads_marked_dead",
+    "reviews_created",
+    "reviews_resolved",
+    "reviews_sla_breached",
+    "sentiment_avg",
+)
+
+# series of GET /analytics/daily: the runbook reads contacted, replied, converted, reviewsResolved
+SERIES = {
+    "contacted": "leads_contacted",
+    "replied": "leads_replied",
+    "positiveReplies": "leads_positive_replies",
+    "converted": "leads_converted",
+    "dead": "leads_marked_dead",
+    "reviewsCreated": "reviews_created",
+    "reviewsResolved": "reviews_resolved",
+    "reviewsSlaBreached": "reviews_sla_breached",
+    "waNewContactsSent": "wa_new_contacts_sent",
+    "waFollowupsSent": "wa_followups_sent",
+    "waRepliesReceived": "wa_replies_received",
+    "waQuotaUsed": "wa_quota_used",
+    "emailColdSent": "email_cold_sent",
+    "emailColdBounces": "email_cold_bounces",
+    "emailWarmSent": "email_warm_sent",
+}
+
+MAX_RANGE_DAYS = 366
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def today() -> date:
+    return datetime.now(get_settings().tz).date()
+
+
+def bounds(day: date) -> tuple[datetime, datetime]:
+    tz = get_settings().tz
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+async def compute(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> dict[str, Any]:
+    """Every ``outreach_daily_stats`` figure of ``day``, computed now."""
+    start, end = bounds(day)
+    values = await repository.message_figures(session, tenant_id, day, start, end)
+    values.update(await repository.lead_figures(session, tenant_id, start, end))
+    capacity = await repository.quota_capacity(session, tenant_id)
+    values["wa_quota_used"] = int(values["wa_quota_used"])
+    values["wa_quota_remaining"] = max(capacity - values["wa_quota_used"], 0)
+    sent, bounced = int(values["email_cold_sent"]), int(values["email_cold_bounces"])
+    values["email_cold_bounce_rate"] = (
+        (Decimal(bounced) / Decimal(sent)).quantize(Decimal("0.0001")) if sent else Decimal(0)
+    )
+    avg = values["sentiment_avg"]
+    values["sentiment_avg"] = Decimal(avg).quantize(Decimal("0.01")) if avg is not None else None
+    return {k: values[k] for k in FIELDS}
+
+
+async def rollup(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> dict[str, Any]:
+    """Compute ``day`` and UPSERT it on (tenant_id, stat_date)."""
+    values = await compute(session, tenant_id, day)
+    await repository.upsert_stats(session, tenant_id, day, values)
+    return values
+
+
+async def rollup_all(session: AsyncSession, day: date) -> int:
+    """Roll ``day`` up for every tenant; returns how many tenants."""
+    tenant_ids = (await session.execute(select(Tenant.id))).scalars().all()
+    for tid in tenant_ids:
+        await rollup(session, tid, day)
+    return len(tenant_ids)
+
+
+def stats_view(values: dict[str, Any]) -> dict[str, Any]:
+    return {camel(k): _plain(values.get(k)) for k in FIELDS}
+
+
+async def figures(
+    session: AsyncSession, tenant_id: uuid.UUID, day: date
+) -> tuple[dict[str, Any], str | None]:
+    """The figures of ``day`` (live for today and for days never rolled up) and when computed."""
+    if day < today():
+        rows = await repository.stored(session, tenant_id, day, day)
+        if rows:
+            row = rows[0]
+            return {k: getattr(row, k) for k in FIELDS}, row.computed_at.isoformat()
+    return await compute(session, tenant_id, day), None
+
+
+async def daily_stats_view(session: AsyncSession, tenant_id: uuid.UUID, day: date | None) -> dict[str, Any]:
+    day = day or today()
+    values, computed_at = await figures(session, tenant_id, day)
+    return {
+        "date": day.isoformat(),
+        "stats": stats_view(values),
+        "computedAt": computed_at,
+        "live": computed_at is None,
+    }
+
+
+def parse_range(first: date | None, last: date | None, days: int) -> tuple[date, date]:
+    last = last or today()
+    first = first or last - timedelta(days=days - 1)
+    if first > last:
+        raise ValidationFailed("from must not be after to", details={"from": str(first), "to": str(last)})
+    if (last - first).days >= MAX_RANGE_DAYS:
+        raise ValidationFailed(
+            f"at most {MAX_RANGE_DAYS} days per request", details={"from": str(first), "to": str(last)}
+        )
+    return first, last
+
+
+async def daily_series_view(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    first: date | None = None,
+    last: date | None = None,
+    days: int = 30,
+) -> dict[str, Any]:
+    """``{"dates": [...], "metrics": {"contacted": [...], ...}}``, oldest first, one entry per day
+    (days without activity are zeros), so ``.metrics.contacted[-1]`` is the last day."""
+    first, last = parse_range(first, last, days)
+    stored = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
+    current = today()
+    dates: list[str] = []
+    metrics: dict[str, list[Any]] = {name: [] for name in SERIES}
+    day = first
+    while day <= last:
+        row = stored.get(day)
+        if row is not None and day < current:
+            values = {k: getattr(row, k) for k in FIELDS}
+        else:
+            values = await compute(session, tenant_id, day)
+        dates.append(day.isoformat())
+        for name, column in SERIES.items():
+            metrics[name].append(_plain(values[column]))
+        day += timedelta(days=1)
+    return {"from": first.isoformat(), "to": last.isoformat(), "dates": dates, "metrics": metrics}
+
+
+async def dashboard_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """``{"today": {...}, "yesterday": {...}, "phones": {...}, "reviews": {...}, "funnel": {...}}``."""
+    day = today()
+    now_values = await compute(session, tenant_id, day)
+    prev_values, _ = await figures(session, tenant_id, day - timedelta(days=1))
+
+    def summary(values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "contacted": values["leads_contacted"],
+            "replied": values["leads_replied"],
+            "positiveReplies": values["leads_positive_replies"],
+            "converted": values["leads_converted"],
+            "waSent": int(values["wa_new_contacts_sent"]) + int(values["wa_followups_sent"]),
+            "waNewContacts": values["wa_new_contacts_sent"],
+            "waFollowups": values["wa_followups_sent"],
+            "emailColdSent": values["email_cold_sent"],
+            "emailWarmSent": values["email_warm_sent"],
+            "replies": int(values["wa_replies_received"]) + int(values["email_cold_replies"]),
+            "quotaUsed": values["wa_quota_used"],
+            "quotaRemaining": values["wa_quota_remaining"],
+            "reviewsCreated": values["reviews_created"],
+            "reviewsResolved": values["reviews_resolved"],
+            "slaBreaches": values["reviews_sla_breached"],
+        }
+
+    phones = (
+        await session.execute(
+            select(WaPhoneNumber.status, func.count())
+            .where(WaPhoneNumber.tenant_id == tenant_id)
+            .group_by(WaPhoneNumber.status)
+        )
+    ).all()
+    by_status = {s.value: int(n) for s, n in phones}
+    pending = int(
+        (
+            await session.execute(
+                select(func.count()).where(
+                    HumanReview.tenant_id == tenant_id,
+                    HumanReview.status.in_(
+                        [
+                            ReviewStatus.PENDING,
+                            ReviewStatus.ASSIGNED,
+                            ReviewStatus.IN_PROGRESS,
+                            ReviewStatus.ESCALATED,
+                        ]
+                    ),
+                )
+            )
+        ).scalar_one()
+    )
+    return {
+        "date": day.isoformat(),
+        "today": summary(now_values),
+        "yesterday": summary(prev_values),
+        "phones": {
+            "total": sum(by_status.values()),
+            "active": by_status.get(PhoneStatus.ACTIVE.value, 0),
+            "byStatus": by_status,
+        },
+        "reviews": {"open": pending},
+        "funnel": await repository.funnel(session, tenant_id),
+    }
+
+
+async def funnel_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, Any]:
+    f = await repository.funnel(session, tenant_id)
+    contacted = f["contacted"]
+    return {
+        "funnel": f,
+        "rates": {
+            "replyRate": round(f["replied"] / contacted, 4) if contacted else 0.0,
+            "conversionRate": round(f["converted"] / contacted, 4) if contacted else 0.0,
+        },
+    }
+
+
+BREAKDOWNS = {"phones": "phone_id", "templates": "template_id", "sequences": "sequence_id"}
+
+
+async def breakdown_view(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    kind: str,
+    first: date | None,
+    last: date | None,
+    days: int = 30,
+) -> dict[str, Any]:
+    first, last = parse_range(first, last, days)
+    start, _ = bounds(first)
+    _, end = bounds(last)
+    items = await repository.breakdown(session, tenant_id, BREAKDOWNS[kind], start, end)
+    return {"from": first.isoformat(), "to": last.isoformat(), kind: items}
+
+
+async def daily_report(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> dict[str, Any]:
+    """Roll ``day`` up, build the full report (stats, funnel, per phone / template / sequence)
+    and store it in the day's ``outreach_daily_stats.report``."""
+    values = await rollup(session, tenant_id, day)
+    start, end = bounds(day)
+    report = {
+        "date": day.isoformat(),
+        "stats": stats_view(values),
+        "funnel": await repository.funnel(session, tenant_id),
+        "phones": await repository.breakdown(session, tenant_id, "phone_id", start, end),
+        "templates": await repository.breakdown(session, tenant_id, "template_id", start, end),
+        "sequences": await repository.breakdown(session, tenant_id, "sequence_id", start, end),
+    }
+    row = (
+        await session.execute(
+            select(OutreachDailyStats).where(
+                OutreachDailyStats.tenant_id == tenant_id, OutreachDailyStats.stat_date == day
+            )
+        )
+    ).scalar_one()
+    row.report = report
+    await session.flush()
+    return report
+
+
+def report_text(report: dict[str, Any]) -> str:
+    s = report["stats"]
+    return (
+        f"Cerniq daily report {report['date']}: contacted {s['leadsContacted']}, replied {s['leadsReplied']} "
+        f"({s['leadsPositiveReplies']} positive), converted {s['leadsConverted']}; WhatsApp new "
+        f"{s['waNewContactsSent']} / follow-ups {s['waFollowupsSent']}; cold email {s['emailColdSent']} "
+        f"(bounces {s['emailColdBounces']}); reviews resolved {s['reviewsResolved']}, SLA breaches "
+        f"{s['reviewsSlaBreached']}"
+    )
