@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from tests.fixtures.outreach import add_leads, add_phones, add_sequence, count_messages, wait_for
-from tests.messaging.conftest import sent_messages
 
 from cerniq.kit.db import transaction
 from cerniq.messaging.dispatch import dispatch
 from cerniq.models import GoldCommunicationLog, GoldLeadJourney, LeadStateHistory
 from cerniq.models.enums import LeadState, MessageStatus
+from tests.fixtures.outreach import add_leads, add_phones, add_sequence, count_messages, wait_for
+from tests.messaging.conftest import sent_messages
 
 
 async def test_a_cold_lead_is_contacted_once_and_moves_to_contacted_wa(
