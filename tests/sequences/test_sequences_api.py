@@ -302,7 +302,7 @@ async def test_pause_and_resume(api: Any, admin_headers: dict[str, str], tenant:
     assert journey is not None and journey.next_action_at is not None
 
 
-async def test_analytics_per_sequence(api: Any, admin_headers: dict[str, str], tenant: Any) -> None:
+async def test_enrollment_stats_per_sequence(api: Any, admin_headers: dict[str, str], tenant: Any) -> None:
     tid = await template(api, admin_headers)
     sequence = await create(api, admin_headers, tid)
     leads = await add_leads(tenant, 3)
@@ -313,7 +313,7 @@ async def test_analytics_per_sequence(api: Any, admin_headers: dict[str, str], t
         enrollment = (await session.execute(select(SequenceEnrollment).limit(1))).scalar_one()
         enrollment.status = EnrollmentStatus.COMPLETED
         enrollment.current_step = 3
-    rows = (await api.get("/api/v1/outreach/analytics/sequences", headers=admin_headers)).json()
+    rows = (await api.get(f"{SEQ}/stats", headers=admin_headers)).json()
     assert rows == [
         {
             "sequenceId": sequence["id"],
@@ -355,4 +355,4 @@ async def test_viewer_403_and_other_tenant_404(
     assert (await api.post(f"{SEQ}/{sequence['id']}/pause", headers=other)).status_code == 404
     assert (await api.delete(f"{SEQ}/{sequence['id']}", headers=other)).status_code == 404
     assert (await api.get(SEQ, headers=other)).json()["data"] == []
-    assert (await api.get("/api/v1/outreach/analytics/sequences", headers=other)).json() == []
+    assert (await api.get(f"{SEQ}/stats", headers=other)).json() == []

@@ -61,6 +61,14 @@ async def create_sequence(body: SequenceCreate, principal: Operator, session: Se
     return await service.detail_view(session, principal.tenant_id, sequence.id) | {"warnings": warnings}
 
 
+@router.get("/stats")
+async def sequence_stats(principal: Viewer, session: Session) -> list[dict[str, Any]]:
+    """Enrollment results per sequence: `[{sequenceId, name, enrollments, completions, stopped,
+    conversions, avgStepsCompleted, responseRate}]` (responseRate: replied / contacted
+    enrollments). Message counts per sequence are in `/api/v1/outreach/analytics/sequences`."""
+    return await service.analytics_view(session, principal.tenant_id)
+
+
 @router.get("/{sequence_id}")
 async def get_sequence(sequence_id: str, principal: Viewer, session: Session) -> dict[str, Any]:
     """One sequence with its steps and `stats` (enrollments by status, stopped by reason,

@@ -242,7 +242,7 @@ async def detail_view(
 
 
 async def analytics_view(session: AsyncSession, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
-    """``GET /analytics/sequences``: one row per sequence (archived included, for history)."""
+    """``GET /sequences/stats``: enrollment results per sequence (archived included, for history)."""
     sequences = await repository.all_sequences(session, tenant_id)
     stats = await repository.enrollment_stats(session, tenant_id)
     out = []
