@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -111,3 +112,38 @@ def live_server(database: str) -> Iterator[ServerHandle]:
     handle = ServerHandle(server, thread, f"http://127.0.0.1:{port}")
     yield handle
     handle.stop()
+
+
+async def _open_review(tenant: Any, journey_id: uuid.UUID, draft: str) -> uuid.UUID:
+    from cerniq.kit.db import transaction
+    from cerniq.models import GoldLeadJourney
+    from cerniq.models.enums import Channel, Direction, MessageStatus, ReviewPriority, ReviewReason
+    from cerniq.models.gold_communication_log import GoldCommunicationLog
+    from cerniq.reviews import service as reviews
+
+    async with transaction() as session:
+        journey = await session.get(GoldLeadJourney, journey_id)
+        assert journey is not None
+        inbound = GoldCommunicationLog(
+            tenant_id=tenant.id,
+            lead_journey_id=journey.id,
+            channel=Channel.WHATSAPP,
+            direction=Direction.INBOUND,
+            status=MessageStatus.RECEIVED,
+            content="Cât costă analiza de sol pentru 300 ha? Ne interesează până în martie.",
+            phone_id="phone_01",
+            phone_number=journey.mobile_e164,
+        )
+        session.add(inbound)
+        await session.flush()
+        review = await reviews.open_review(
+            session,
+            journey=journey,
+            communication=inbound,
+            reason=ReviewReason.QUESTION,
+            priority=ReviewPriority.MEDIUM,
+            trigger_content=inbound.content,
+            ai_analysis={"intent": "PRICE_QUESTION", "sentiment": 40, "confidence": 0.62},
+            suggested_response=draft,
+        )
+        return review.id

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from cerniq.kit.db import transaction
 from cerniq.models.audit_log import AuditEntry
-from tests.console.conftest import PASSWORD, csrf_of, sign_in
-from tests.fixtures.outreach import add_phones
+from tests.console.conftest import PASSWORD, _open_review, csrf_of, sign_in
+from tests.fixtures.outreach import add_leads, add_phones
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -144,3 +144,35 @@ async def test_password_is_not_enough_for_another_tenant(
         "/console/login", data={"tenant": "other", "email": users["admin"], "password": PASSWORD}
     )
     assert "error=bad_credentials" in response.headers["location"]
+
+
+async def test_an_operator_approves_a_review(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await add_phones(tenant, 1)
+    (journey_id,) = await add_leads(tenant, 1)
+    async with transaction() as session:
+        from cerniq.models import GoldLeadJourney
+
+        journey = await session.get(GoldLeadJourney, journey_id)
+        assert journey is not None
+        journey.assigned_phone_id = "phone_01"
+    review_id = await _open_review(tenant, journey_id, "Vă trimitem oferta azi.")
+    await sign_in(console, users["operator"])
+    page = await console.get("/console/reviews?tab=MEDIUM")
+    assert f'data-testid="review-{review_id}"' in page.text
+    response = await console.post(
+        f"/console/reviews/{review_id}/resolve",
+        data={
+            "csrf": csrf_of(page.text),
+            "action": "APPROVE",
+            "editedContent": "Vă trimitem oferta azi.",
+            "next": "/console/reviews?tab=MEDIUM",
+        },
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/console/reviews?tab=MEDIUM&flash=done"
+    page = await console.get("/console/reviews?tab=MEDIUM")
+    assert f'data-testid="review-{review_id}"' not in page.text
+    lead = await console.get(f"/console/leads/{journey_id}")
+    assert "Vă trimitem oferta azi." in lead.text

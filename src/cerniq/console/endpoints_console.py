@@ -83,7 +83,9 @@ def _ip(request: Request) -> str | None:
 
 def _redirect(path: str, **params: str) -> RedirectResponse:
     query = urlencode({k: v for k, v in params.items() if v})
-    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
+    if not query:
+        return RedirectResponse(path, status_code=303)
+    return RedirectResponse(f"{path}{'&' if '?' in path else '?'}{query}", status_code=303)
 
 
 def _safe_next(value: str | None, default: str = "/console/dashboard") -> str:
