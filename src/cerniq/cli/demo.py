@@ -72,6 +72,7 @@ def register(root: typer.Typer) -> None:
             reply_probability=reply_probability,
             reply_delay=6.0,
             seed=11,
+            resend_webhook_secret=os.environ["CERNIQ_RESEND_WEBHOOK_SECRET"],
         )
         try:
             asyncio.run(
@@ -98,6 +99,7 @@ async def _main(settings: Any, notes: list[str], *, leads: int, phones: int, san
         new_leads = await seed.ensure_leads(session, tenant, leads)
         token = await seed.admin_token(session, tenant)
         webhook_token = tenant.webhook_token
+        await seed.ensure_email_campaign(session, tenant)
     await _subscribe_webhooks(settings, webhook_token)
     _banner(settings, notes, token, sandbox_url, new_phones, new_leads)
 
@@ -133,6 +135,9 @@ async def _subscribe_webhooks(settings: Any, webhook_token: str) -> None:
         if (event_type, url) not in existing:
             await client.create_webhook(event_type, url)
     await close_vendors()
+    from cerniq.email import service as email_service
+
+    await email_service.setup_webhooks(base_url=f"http://127.0.0.1:{settings.api_port}")
 
 
 def _banner(

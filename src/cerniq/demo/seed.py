@@ -220,3 +220,10 @@ async def ensure_leads(session: AsyncSession, tenant: Tenant, count: int, *, see
 async def admin_token(session: AsyncSession, tenant: Tenant) -> str:
     _row, raw = await auth.create_token(session, tenant_id=tenant.id, role=Role.ADMIN, name="demo")
     return raw
+
+
+async def ensure_email_campaign(session: AsyncSession, tenant: Tenant) -> None:
+    """The default cold-email campaign at the sandbox Instantly, for leads without WhatsApp."""
+    from cerniq.email import service as email_service
+
+    await email_service.ensure_default_campaign(session, system_principal(tenant.id, "demo"))
