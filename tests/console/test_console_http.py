@@ -176,3 +176,29 @@ async def test_an_operator_approves_a_review(
     assert f'data-testid="review-{review_id}"' not in page.text
     lead = await console.get(f"/console/leads/{journey_id}")
     assert "Vă trimitem oferta azi." in lead.text
+
+
+async def test_the_activity_feed_streams_recent_messages(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await add_phones(tenant, 1)
+    (journey_id,) = await add_leads(tenant, 1)
+    await _open_review(tenant, journey_id, "Revenim cu detalii.")  # stores the lead's inbound reply
+    assert (await console.get("/console/events?once=1")).status_code == 401
+    await sign_in(console, users["viewer"])
+    response = await console.get("/console/events?once=1")
+    assert response.status_code == 200
+    assert "event: activity" in response.text
+    assert "analiza de sol" in response.text
+
+
+async def test_more_than_ten_pending_reviews_warn_on_the_dashboard(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await add_phones(tenant, 1)
+    journeys = await add_leads(tenant, 11)
+    await sign_in(console, users["viewer"])
+    for n, journey_id in enumerate(journeys, start=1):
+        await _open_review(tenant, journey_id, "Draft")
+        page = await console.get("/console/dashboard")
+        assert ("Peste 10 revizuiri" in page.text) == (n > 10)
