@@ -11,7 +11,7 @@ from datetime import timedelta
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cerniq.config import get_settings, parse_duration
+from cerniq.config import Settings, get_settings, parse_duration
 
 __all__ = ["EmailSettings", "email_settings"]
 
@@ -76,15 +76,16 @@ class EmailSettings(BaseSettings):
         return parse_duration(value)
 
 
-_cache: dict[int, EmailSettings] = {}
+# Keyed by the process settings object, which is kept alive here so its id is never reused.
+_cache: dict[int, tuple[Settings, EmailSettings]] = {}
 
 
 def email_settings() -> EmailSettings:
     """The email settings, rebuilt when the process settings are (tests clear that cache)."""
-    key = id(get_settings())
-    cached = _cache.get(key)
-    if cached is None:
+    settings = get_settings()
+    cached = _cache.get(id(settings))
+    if cached is None or cached[0] is not settings:
         _cache.clear()
-        cached = EmailSettings()
-        _cache[key] = cached
-    return cached
+        cached = (settings, EmailSettings())
+        _cache[id(settings)] = cached
+    return cached[1]
