@@ -61,6 +61,19 @@ MATRIX: dict[str, AlertKind] = {
             "pipeline:degraded", AlertSeverity.HIGH, 15, "runbook 2.1", "Fewer than half the phones active"
         ),
         AlertKind("emergency:stop", AlertSeverity.CRITICAL, 0, "runbook 7.1", "Emergency stop active"),
+        AlertKind(
+            "wa:blocks:high", AlertSeverity.HIGH, 30, "runbook 2.2", "WhatsApp block signals above threshold"
+        ),
+        AlertKind(
+            "email:campaign:missing", AlertSeverity.MEDIUM, 60, "runbook 6.1", "No cold campaign mapped"
+        ),
+        AlertKind(
+            "email:account:error", AlertSeverity.HIGH, 30, "runbook 6.1", "Instantly sending account error"
+        ),
+        AlertKind(
+            "instantly:auth", AlertSeverity.CRITICAL, 0, "vendor status", "Instantly refuses our API key"
+        ),
+        AlertKind("resend:auth", AlertSeverity.CRITICAL, 0, "vendor status", "Resend refuses our API key"),
     )
 }
 

@@ -23,6 +23,7 @@ SEQUENCES = "outreach:sequence:advance"
 MAINTENANCE_WEEKLY = "maintenance:weekly"
 MAINTENANCE_OUTBOX = "maintenance:outbox:relay"
 MAINTENANCE_STATS = "maintenance:daily:stats"
+EMAIL_ANALYTICS = "email:cold:analytics"
 
 DLQ_KEY = "bull:dlq:outreach"
 
@@ -62,4 +63,5 @@ DECLARED_QUEUES = (
     MAINTENANCE_WEEKLY,
     MAINTENANCE_OUTBOX,
     MAINTENANCE_STATS,
+    EMAIL_ANALYTICS,
 )
