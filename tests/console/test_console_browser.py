@@ -144,11 +144,22 @@ async def _page(browser: Any, width: int = 1280, height: int = 900) -> Any:
 async def test_sign_in_and_the_dashboard_shows_a_tile_per_phone(
     server: str, browser: Any, demo: Any, users: dict[str, str]
 ) -> None:
+    from cerniq.models.enums import PhoneStatus
+    from cerniq.phones import service as phones
+
+    async with transaction() as session:
+        for phone_id, status in (("phone_03", PhoneStatus.PAUSED), ("phone_05", PhoneStatus.OFFLINE)):
+            phone = await phones.get_phone(session, demo["tenant"].id, phone_id)
+            await phones.change_status(session, phone, status, reason="demo", actor="test")
     page = await _page(browser)
     await _sign_in(page, server, users["operator"])
     tiles = page.locator('[data-testid^="phone-indicator-"]')
     assert await tiles.count() == 20
-    assert await page.get_by_test_id("phone-indicator-phone_01").get_attribute("data-colour") == "green"
+    colours = {
+        phone_id: await page.get_by_test_id(f"phone-indicator-{phone_id}").get_attribute("data-colour")
+        for phone_id in ("phone_01", "phone_03", "phone_05")
+    }
+    assert colours == {"phone_01": "green", "phone_03": "yellow", "phone_05": "grey"}
     await page.get_by_test_id("activity-feed").wait_for()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
