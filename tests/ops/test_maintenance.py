@@ -122,6 +122,12 @@ async def test_weekly_trims_the_dlq_cleans_and_writes_the_health_report(tenant: 
 
 def test_weekly_is_scheduled_sunday_0200_bucharest() -> None:
     registry.load_all_tasks()
-    specs = [s for s in registry.schedules() if s.queue == MAINTENANCE_WEEKLY]
-    assert [(s.pattern, s.tz, s.job_name) for s in specs] == [("0 2 * * 0", "Europe/Bucharest", "weekly")]
+    specs = sorted(
+        (s.job_name, s.pattern, s.tz) for s in registry.schedules() if s.queue == MAINTENANCE_WEEKLY
+    )
+    assert specs == [
+        ("backup", "30 1 * * *", "Europe/Bucharest"),
+        ("weekly", "0 2 * * 0", "Europe/Bucharest"),
+    ]
     assert registry.find_handler(MAINTENANCE_WEEKLY, "weekly") is not None
+    assert registry.find_handler(MAINTENANCE_WEEKLY, "backup") is not None
