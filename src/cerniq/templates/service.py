@@ -173,14 +173,15 @@ def lint_texts(
 ) -> LintReport:
     """Lint content (and subject) as saving does.
 
-    Variables are checked against the names a lead can supply (:data:`STANDARD_VARIABLES`)
-    plus declared variables that carry a ``defaultValue``: a variable with neither a value
-    source nor an inline default is reported (as a warning: dispatch holds such leads for
-    review). ``first_message`` adds the no-link check of a first WhatsApp message.
+    Variables are checked against the names a lead can supply (:data:`STANDARD_VARIABLES`): a
+    variable with neither a value source nor an inline default is reported (as a warning:
+    dispatch holds such leads for review). A declared ``defaultValue`` does not count, since
+    rendering only uses inline defaults (``{{name|default}}``). ``first_message`` adds the
+    no-link check of a first WhatsApp message.
     """
     report = LintReport()
-    available = set(STANDARD_VARIABLES) | {str(v["name"]) for v in declared if v.get("defaultValue")}
-    required = [str(v["name"]) for v in declared if v.get("required") and not v.get("defaultValue")]
+    available = set(STANDARD_VARIABLES)
+    required = [str(v["name"]) for v in declared if v.get("required")]
     texts: list[tuple[str, str]] = [("content", content)]
     if subject:
         texts.append(("subject", subject))
@@ -998,9 +999,7 @@ async def preview(
         first_message = template.channel == Channel.WHATSAPP and await repository.first_steps_using(
             session, tenant_id, template.id
         )
-    required = [
-        str(v["name"]) for v in template.variables or [] if v.get("required") and not v.get("defaultValue")
-    ]
+    required = [str(v["name"]) for v in template.variables or [] if v.get("required")]
     # A standard variable with an inline default is fine without a value (no "unknown" noise);
     # one without a default is reported as unresolved for this recipient.
     defaulted = {n.name for n in parsed.walk() if isinstance(n, Variable) and n.default is not None}
