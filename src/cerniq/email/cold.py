@@ -48,6 +48,7 @@ from cerniq.providers.errors import (
     TransientProviderError,
 )
 from cerniq.sequences import engine as sequences
+from cerniq.templates.service import Outcome, record_message_outcome
 from cerniq.worker import names
 from cerniq.worker.queues import get_queue
 from cerniq.worker.registry import JobContext
@@ -351,6 +352,7 @@ async def _record_added(
             return
         now = utcnow()
         row.status = MessageStatus.SENT
+        await record_message_outcome(session, row, Outcome.SENT)
         row.status_updated_at = now
         row.sent_at = now
         row.external_message_id = lead_id

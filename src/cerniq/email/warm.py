@@ -40,6 +40,7 @@ from cerniq.providers.errors import (
     TransientProviderError,
 )
 from cerniq.sequences import engine as sequences
+from cerniq.templates.service import Outcome, record_message_outcome
 from cerniq.worker.registry import JobContext
 
 __all__ = ["WARM_STATES", "build_email", "html_body", "mark_sent", "resend_key", "warm_send_job"]
@@ -241,6 +242,8 @@ async def _record_sent(message_id: uuid.UUID, email_id: str) -> None:
 async def mark_sent(session: AsyncSession, row: GoldCommunicationLog, email_id: str) -> None:
     """Resend accepted the row's email (the send job, or a webhook that overtook it)."""
     now = utcnow()
+    if row.status != MessageStatus.SENT:
+        await record_message_outcome(session, row, Outcome.SENT)
     row.status = MessageStatus.SENT
     row.status_updated_at = now
     row.sent_at = row.sent_at or now

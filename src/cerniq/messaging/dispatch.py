@@ -40,6 +40,7 @@ from cerniq.ops.system_state import emergency_stop
 from cerniq.quota.guardian import QuotaGuardian
 from cerniq.sequences import engine as sequences
 from cerniq.templates.render import TemplateNotSendable, ensure_sendable, lead_variables, render
+from cerniq.templates.service import VariantCache
 from cerniq.templates.spintax import SpintaxError
 
 log = get_logger("cerniq.dispatch")
@@ -273,6 +274,7 @@ class _SequenceCache:
         self.active: dict[uuid.UUID, SequenceEnrollment] = {}
         self.enrolled: set[uuid.UUID] = set()
         self.new_enrollments: list[SequenceEnrollment] = []
+        self.variants = VariantCache(session)
 
     async def default(self, tenant_id: uuid.UUID) -> OutreachSequence | None:
         if tenant_id not in self.defaults:
@@ -315,6 +317,11 @@ async def _plan(
             current_step=0,
             total_steps=len(await cache.steps_of(default.id)),
             status=EnrollmentStatus.ACTIVE,
+            enrolled_at=utcnow(),
+            messages_sent=0,
+            opens=0,
+            clicks=0,
+            replies=0,
         )
         session.add(enrollment)
         cache.new_enrollments.append(enrollment)
@@ -324,13 +331,14 @@ async def _plan(
     sequence = await cache.sequence(enrollment.sequence_id)
     if sequence is None or not sequence.is_active:
         return None
-    step = next(
-        (s for s in await cache.steps_of(sequence.id) if s.step_number > enrollment.current_step), None
+    decision = await sequences.resolve_step(
+        session, journey, enrollment, sequence, await cache.steps_of(sequence.id)
     )
-    if step is None:
-        await sequences.complete(session, journey, enrollment)
+    if decision.completed:
         report.completed += 1
+    if decision.step is None:
         return None
+    step = decision.step
     return sequences.StepPlan(enrollment, sequence, step, await cache.template(step.template_id))
 
 
@@ -352,7 +360,9 @@ async def _dispatch_one(
 ) -> None:
     plan = await _plan(session, cache, journey, report)
     if plan is None:
-        journey.next_action_at = None
+        # a skipped step (skip-if-replied/opened) already scheduled the next one for later
+        if journey.next_action_at is None or journey.next_action_at <= now:
+            journey.next_action_at = None
         return
     wa_route = (
         bool(journey.mobile_e164)
@@ -387,6 +397,7 @@ async def _dispatch_one(
         return
 
     message_id = uuid.uuid4()
+    plan = await sequences.with_variant(cache.variants, plan, message_id)
     variables = lead_variables(_company_fields(company), _contact_fields(contact))
     try:
         rendered = render(plan.content, variables, seed=str(message_id))
@@ -434,6 +445,7 @@ async def _dispatch_one(
         origin=AUTOMATION,
         phone_id=phone_id,
         template_id=plan.template.id if plan.template else None,
+        template_version_id=plan.version_id,
         sequence_id=plan.sequence.id,
         sequence_step=plan.step.step_number,
         enrollment_id=plan.enrollment.id,

@@ -60,6 +60,7 @@ from cerniq.providers.errors import (
 from cerniq.quota.guardian import QuotaGuardian
 from cerniq.quota.jitter import jitter_delay
 from cerniq.sequences import engine as sequences
+from cerniq.templates.service import Outcome, record_message_outcome
 from cerniq.worker.registry import JobContext
 
 NEXT_SEND_KEY = "phone:next_send_at:{}"
@@ -550,6 +551,7 @@ async def _record_sent(
             return
         message, journey = locked
         message.status = MessageStatus.SENT
+        await record_message_outcome(session, message, Outcome.SENT)
         message.status_updated_at = utcnow()
         message.sent_at = sent_at
         message.external_message_id = uid

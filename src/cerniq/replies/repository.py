@@ -104,6 +104,24 @@ async def last_answerable(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def last_replied(
+    session: AsyncSession, journey_id: uuid.UUID, channel: Channel
+) -> GoldCommunicationLog | None:
+    """The newest outbound message of the channel's group that the lead answered."""
+    query = (
+        select(GoldCommunicationLog)
+        .where(
+            GoldCommunicationLog.lead_journey_id == journey_id,
+            GoldCommunicationLog.direction == Direction.OUTBOUND,
+            GoldCommunicationLog.channel.in_(channel_group(channel)),
+            GoldCommunicationLog.status == MessageStatus.REPLIED,
+        )
+        .order_by(GoldCommunicationLog.replied_at.desc().nulls_last())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def last_outbound_text(session: AsyncSession, journey_id: uuid.UUID) -> str | None:
     query = (
         select(GoldCommunicationLog.content_rendered, GoldCommunicationLog.content)

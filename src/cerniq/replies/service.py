@@ -58,6 +58,7 @@ from cerniq.replies.analyzer import Analysis, AnalysisContext, Intent, Route, Ro
 from cerniq.replies.offline import OfflineAnalyzer, analyze_text
 from cerniq.replies.responder import NoDraftForOptOutError
 from cerniq.sequences import engine as sequences
+from cerniq.templates.service import POSITIVE_REPLY_SCORE, Outcome, record_message_outcome, record_reply
 from cerniq.worker import names
 from cerniq.worker.enqueue import enqueue_after_commit
 
@@ -197,6 +198,7 @@ async def count_reply(
     answered = await repository.last_answerable(session, journey.id, message.channel)
     now = utcnow()
     if answered is not None and answered.status != MessageStatus.REPLIED:
+        await record_reply(session, answered, sentiment_score=None)
         answered.status = MessageStatus.REPLIED
         answered.status_updated_at = now
         answered.replied_at = at
@@ -449,6 +451,10 @@ async def triage(message_id: uuid.UUID, settings: Settings) -> dict[str, Any]:
         if preliminary == Intent.OUT_OF_OFFICE.value and routing.route is not Route.RESCHEDULE:
             # record_inbound took it for an auto-responder; the analyzer says it is a reply.
             await count_reply(session, journey, message, at=message.created_at)
+        if analysis.score >= POSITIVE_REPLY_SCORE:
+            answered = await repository.last_replied(session, journey.id, message.channel)
+            if answered is not None:
+                await record_message_outcome(session, answered, Outcome.POSITIVE_REPLY)
         result = await _act(session, settings, journey, message, analysis, routing, draft, facts)
     REPLIES.labels(channel=facts.channel.value, intent=analysis.intent.value).inc()
     return {
