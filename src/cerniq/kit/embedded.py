@@ -70,7 +70,8 @@ def _start_postgres(path: Path, database: str, stores: EmbeddedStores) -> str:
             "  pip install 'cerniq-outreach[embedded]'   (or set CERNIQ_DATABASE_URL)"
         ) from exc
     path.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(path), cleanup_mode="stop")  # type: ignore[attr-defined]
+    get_server = getattr(pgserver, "get_server")  # noqa: B009 - typed the same with or without the package
+    server = get_server(str(path), cleanup_mode="stop")
     stores.handles.append(server)
     uri = urlparse(server.get_uri())
     socket_dir = dict(p.split("=", 1) for p in uri.query.split("&") if "=" in p).get("host", str(path))
