@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import Text, and_, any_, bindparam, func, or_, select, text
+from sqlalchemy import Text, and_, any_, bindparam, func, literal, or_, select, text, union_all
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from cerniq.models import (
     GoldCommunicationLog,
+    GoldCommunicationLogArchive,
     GoldCompany,
     GoldContact,
     GoldLeadJourney,
@@ -589,31 +590,39 @@ PREVIEW_CHARS: Final = 500
 async def recent_communications(
     session: AsyncSession, tenant_id: uuid.UUID, journey_id: uuid.UUID, limit: int = 50
 ) -> list[Any]:
-    """The journey's last ``limit`` messages, newest first, with a 500-character preview."""
-    log = GoldCommunicationLog
-    query = (
-        select(
-            log.id,
-            log.channel,
-            log.direction,
-            log.status,
-            func.left(func.coalesce(log.content_rendered, log.content), PREVIEW_CHARS).label("preview"),
-            log.subject,
-            log.sent_at,
-            log.delivered_at,
-            log.read_at,
-            log.replied_at,
-            log.created_at,
-            log.is_ai_generated,
-            log.phone_id,
-            log.template_id,
-            log.sentiment_score,
-            log.origin,
+    """The journey's last ``limit`` messages, newest first, with a 500-character preview.
+
+    Messages moved to ``gold_communication_log_archive`` by the weekly maintenance are included
+    (``archived`` is true for them), so a conversation stays readable after archiving."""
+
+    def part(log: Any, archived: bool) -> Any:
+        return (
+            select(
+                log.id,
+                log.channel,
+                log.direction,
+                log.status,
+                func.left(func.coalesce(log.content_rendered, log.content), PREVIEW_CHARS).label("preview"),
+                log.subject,
+                log.sent_at,
+                log.delivered_at,
+                log.read_at,
+                log.replied_at,
+                log.created_at,
+                log.is_ai_generated,
+                log.phone_id,
+                log.template_id,
+                log.sentiment_score,
+                log.origin,
+                literal(archived).label("archived"),
+            )
+            .where(log.tenant_id == tenant_id, log.lead_journey_id == journey_id)
+            .order_by(log.created_at.desc(), log.id.desc())
+            .limit(limit)
         )
-        .where(log.tenant_id == tenant_id, log.lead_journey_id == journey_id)
-        .order_by(log.created_at.desc(), log.id.desc())
-        .limit(limit)
-    )
+
+    merged = union_all(part(GoldCommunicationLog, False), part(GoldCommunicationLogArchive, True)).subquery()
+    query = select(merged).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit)
     return list((await session.execute(query)).all())
 
 

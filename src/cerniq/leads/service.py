@@ -383,6 +383,7 @@ async def detail_of(session: AsyncSession, journey: GoldLeadJourney) -> dict[str
             "phoneId": m.phone_id,
             "templateId": jsonable(m.template_id),
             "sentimentScore": m.sentiment_score,
+            "archived": m.archived,
         }
         for m in await repository.recent_communications(session, tenant_id, journey.id)
     ]
