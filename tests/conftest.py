@@ -20,7 +20,8 @@ import pytest
 import pytest_asyncio
 
 _PID = os.getpid()
-TEST_DB = f"cerniq_test_{_PID}"
+# inherited by child processes that re-import this module, like the Redis URL below
+TEST_DB = os.environ.setdefault("CERNIQ_TEST_DB_NAME", f"cerniq_test_{_PID}")
 PG_BASE = os.environ.get("CERNIQ_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432")
 
 
@@ -70,6 +71,8 @@ def _start_private_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
 
 
 REDIS_BASE, _REDIS_PROC = _start_private_redis()
+# child processes (spawned workers, CLI subprocesses) re-import this module: they reuse the server
+os.environ["CERNIQ_TEST_REDIS"] = REDIS_BASE
 TEST_REDIS_PORT = int(REDIS_BASE.rsplit(":", 1)[1]) if REDIS_BASE.count(":") == 2 else 6379
 
 os.environ.update(

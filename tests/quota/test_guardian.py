@@ -29,8 +29,10 @@ from cerniq.quota import (
     quota_key,
     reservations_key,
 )
+from tests.conftest import REDIS_BASE
 
-REDIS_URL = "redis://127.0.0.1:6379/9"
+# the test session's private redis-server (tests/conftest.py), DB 9
+REDIS_URL = f"{REDIS_BASE}/9"
 DAY = date(2026, 11, 26)
 PHONE = "phone_01"
 KEY = "quota:wa:phone_01:2026-11-26"
