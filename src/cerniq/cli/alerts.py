@@ -5,7 +5,6 @@ An alert is named by its id or the first characters of it (as the tables show).
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -14,7 +13,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cerniq.cli.common import console, resolve_tenant_id, run
+from cerniq.cli.common import cli_principal, console, resolve_tenant_id, run
 
 alerts_app = typer.Typer(
     help="Alerts (runbook 9): list, acknowledge, resolve, silence, history, run the checks now.",
@@ -26,12 +25,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (as the API an
 SEVERITY_STYLE = {"CRITICAL": "bold red", "HIGH": "red", "MEDIUM": "yellow", "LOW": ""}
 
 
-def _principal(tenant_id: Any) -> Any:
-    from cerniq.auth.principal import Principal
-    from cerniq.models.enums import Role
-
-    user = getpass.getuser()
-    return Principal(tenant_id=tenant_id, role=Role.ADMIN, actor_type="cli", actor_id=user, actor_label=user)
+_principal = cli_principal
 
 
 def _table(items: list[dict[str, Any]], title: str) -> Table:

@@ -54,4 +54,16 @@ async def resolve_tenant_id(slug: str | None) -> Any:
         return tenant.id
 
 
+def cli_principal(tenant_id: Any) -> Any:
+    """The principal of an operator at the command line: an admin of the tenant, named after the
+    OS user, so audit rows say who ran the command."""
+    import getpass
+
+    from cerniq.auth.principal import Principal
+    from cerniq.models.enums import Role
+
+    user = getpass.getuser()
+    return Principal(tenant_id=tenant_id, role=Role.ADMIN, actor_type="cli", actor_id=user, actor_label=user)
+
+
 AsyncAction = Callable[[], Awaitable[Any]]

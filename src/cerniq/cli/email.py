@@ -3,7 +3,6 @@ deliverability, bounces) plus the analytics fetch and the vendor webhook set-up.
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cerniq.cli.common import console, resolve_tenant_id, run
+from cerniq.cli.common import cli_principal, console, resolve_tenant_id, run
 
 email_app = typer.Typer(
     help="Email: Instantly campaigns (pause/resume), bounces, suppression, deliverability breaker.",
@@ -28,12 +27,7 @@ def _cell(value: object) -> Text:
     return Text("-" if value is None or value == "" else str(value))
 
 
-def _principal(tenant_id: Any) -> Any:
-    from cerniq.auth.principal import Principal
-    from cerniq.models.enums import Role
-
-    user = getpass.getuser()
-    return Principal(tenant_id=tenant_id, role=Role.ADMIN, actor_type="cli", actor_id=user, actor_label=user)
+_principal = cli_principal
 
 
 def _act(tenant: str | None, action: Callable[[Any, Any], Awaitable[Any]]) -> Any:

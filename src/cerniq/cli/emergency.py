@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from cerniq.cli.common import console, resolve_tenant_id, run
+from cerniq.cli.common import cli_principal, console, resolve_tenant_id, run
 
 emergency_app = typer.Typer(
     help="Emergency stop and resume of all outreach (runbook 7).", no_args_is_help=True
@@ -20,12 +19,7 @@ TenantOpt = Annotated[
 ]
 
 
-def _principal(tenant_id: Any) -> Any:
-    from cerniq.auth.principal import Principal
-    from cerniq.models.enums import Role
-
-    user = getpass.getuser()
-    return Principal(tenant_id=tenant_id, role=Role.ADMIN, actor_type="cli", actor_id=user, actor_label=user)
+_principal = cli_principal
 
 
 @emergency_app.command("stop")

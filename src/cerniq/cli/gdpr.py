@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import uuid
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cerniq.cli.common import console, err_console, resolve_tenant_id, run
+from cerniq.cli.common import cli_principal, console, err_console, resolve_tenant_id, run
 
 gdpr_app = typer.Typer(help="Personal data of a lead's people (GDPR).", no_args_is_help=True)
 
@@ -24,12 +23,7 @@ def _lead(value: str) -> uuid.UUID:
         raise typer.BadParameter(f"{value!r} is not a lead id (UUID)", param_hint="LEAD_ID") from None
 
 
-def _principal(tenant_id: Any) -> Any:
-    from cerniq.auth.principal import Principal
-    from cerniq.models.enums import Role
-
-    user = getpass.getuser()
-    return Principal(tenant_id=tenant_id, role=Role.ADMIN, actor_type="cli", actor_id=user, actor_label=user)
+_principal = cli_principal
 
 
 @gdpr_app.command("export")

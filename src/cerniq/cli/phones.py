@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cerniq.cli.common import console, resolve_tenant_id, run
+from cerniq.cli.common import cli_principal, console, resolve_tenant_id, run
 
 phones_app = typer.Typer(
     help="WhatsApp phones: list, pause/resume, reconnect, ban, reassign leads, health check, incidents.",
@@ -27,12 +26,7 @@ def _cell(value: object) -> Text:
     return Text("-" if value is None else str(value))
 
 
-def _principal(tenant_id: Any) -> Any:
-    from cerniq.auth.principal import Principal
-    from cerniq.models.enums import Role
-
-    user = getpass.getuser()
-    return Principal(tenant_id=tenant_id, role=Role.ADMIN, actor_type="cli", actor_id=user, actor_label=user)
+_principal = cli_principal
 
 
 def _act(tenant: str | None, action: Callable[[Any, Any], Awaitable[Any]]) -> Any:

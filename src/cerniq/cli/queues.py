@@ -6,7 +6,6 @@ The commands work on Redis and PostgreSQL directly (no API needed) and audit as 
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cerniq.cli.common import console, resolve_tenant_id, run
+from cerniq.cli.common import cli_principal, console, resolve_tenant_id, run
 
 queues_app = typer.Typer(
     help="BullMQ queues (runbook 4): counts, jobs, failures, retries, drain, pause, clean, the DLQ.",
@@ -25,12 +24,7 @@ TenantOpt = Annotated[str | None, typer.Option(help="Tenant slug (default: the d
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (as the API answers)")]
 
 
-def _principal(tenant_id: Any) -> Any:
-    from cerniq.auth.principal import Principal
-    from cerniq.models.enums import Role
-
-    user = getpass.getuser()
-    return Principal(tenant_id=tenant_id, role=Role.ADMIN, actor_type="cli", actor_id=user, actor_label=user)
+_principal = cli_principal
 
 
 async def _audit(session: Any, principal: Any, action: str, name: str, after: dict[str, Any]) -> None:
