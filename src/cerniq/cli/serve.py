@@ -136,8 +136,18 @@ def register(root: typer.Typer) -> None:
 
     @root.command("run")
     def run_cmd() -> None:
-        """API and worker together, for one-machine installs."""
+        """API and worker together, for one-machine installs (embedded stores when none answers)."""
+        from pathlib import Path
+
+        from cerniq.kit.embedded import ensure_stores
+        from cerniq.kit.migrate import ensure_database_exists, upgrade_database
+
+        stores = ensure_stores(Path(get_settings().data_dir))
+        get_settings.cache_clear()
         settings = get_settings()
+        if stores.env:
+            ensure_database_exists(settings.database_url)
+            upgrade_database(settings.database_url)
         configure_logging(settings)
         _install_uvloop()
         asyncio.run(serve_all(settings))
