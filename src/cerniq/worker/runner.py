@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -40,6 +41,8 @@ LEASE_TTL_MS = 15000
 LEASE_ROUND_S = 3.0
 HEARTBEAT_TTL_S = 30
 WORKERS_KEY = "cerniq:workers"
+PHONE_WORKERS_KEY = "cerniq:phone-workers"
+PRESENCE_TTL_S = 10
 
 PhoneQueueSource = Callable[[], Awaitable[list[str]]]
 _phone_queue_source: PhoneQueueSource | None = None
@@ -210,6 +213,7 @@ class WorkerProcess:
             if self._wanted(q) or self.only is None or "phones" in (self.only or set())
         ]
         redis = get_queue_redis(self.settings)
+        share = await self._fair_share(len(wanted))
         for queue in wanted:
             key = lease_key(queue)
             if queue in self.phone_workers:
@@ -219,15 +223,30 @@ class WorkerProcess:
                     worker = self.phone_workers.pop(queue)
                     await worker.close(force=True)
                 continue
+            if len(self.phone_workers) >= share:
+                continue  # leave it to another worker process: phones are shared out evenly
             acquired = await redis.set(key, self.id, nx=True, px=LEASE_TTL_MS)
             if acquired:
                 await get_queue(queue, self.settings).setGlobalConcurrency(1)
                 self.phone_workers[queue] = self._make(queue, 1)
                 self.log.info("lease.acquired", queue=queue)
-        for queue in [q for q in self.phone_workers if q not in wanted]:
+        surplus = [q for q in self.phone_workers if q not in wanted]
+        kept = sorted((q for q in self.phone_workers if q in wanted), key=lambda q: (len(q), q))
+        surplus += kept[share:]  # another process joined: hand over what is above our share
+        for queue in surplus:
             worker = self.phone_workers.pop(queue)
-            await worker.close()
+            await worker.close()  # finishes the job in flight first
             await redis.eval(_RELEASE, 1, lease_key(queue), self.id)
+            if queue in wanted:
+                self.log.info("lease.handed_over", queue=queue, share=share)
+
+    async def _fair_share(self, phones: int) -> int:
+        """How many phone queues this process may hold: an even share among the live processes
+        that serve phones (each announces itself every lease round, expiring after PRESENCE_TTL_S)."""
+        redis = get_queue_redis(self.settings)
+        await redis.set(f"{PHONE_WORKERS_KEY}:{self.id}", 1, ex=PRESENCE_TTL_S)
+        others = [k for k in await redis.keys(f"{PHONE_WORKERS_KEY}:*") if not k.endswith(self.id)]
+        return max(1, math.ceil(phones / (len(others) + 1))) if phones else 0
 
     async def _heartbeat_loop(self) -> None:
         redis = get_queue_redis(self.settings)
@@ -279,7 +298,7 @@ class WorkerProcess:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await redis.delete(f"{WORKERS_KEY}:{self.id}")
+            await redis.delete(f"{WORKERS_KEY}:{self.id}", f"{PHONE_WORKERS_KEY}:{self.id}")
         except Exception:  # noqa: S110
             pass
         self.workers.clear()
