@@ -489,9 +489,7 @@ async def _invalid_recipient(
 ) -> None:
     """Not a WhatsApp number: FAILED, quota back, the lead flagged so it goes the email route."""
     extra: dict[str, Any] = {"external_message_id": uid} if uid else {}
-    await _definite_failure(
-        message, guardian, day, status=MessageStatus.FAILED, code="INVALID_RECIPIENT", error=error, **extra
-    )
+    # The lead is flagged before the row turns FAILED: nobody sees the failure without the flag.
     async with transaction() as session:
         journey = await repository.lock_journey(session, message.lead_journey_id)
         if journey is not None:
@@ -500,6 +498,9 @@ async def _invalid_recipient(
                 message.origin in AUTOMATED_ORIGINS
             ):
                 journey.next_action_at = now()  # the next dispatch takes the email route
+    await _definite_failure(
+        message, guardian, day, status=MessageStatus.FAILED, code="INVALID_RECIPIENT", error=error, **extra
+    )
 
 
 async def _after_final_failure(clock: BusinessClock, message_id: uuid.UUID) -> None:
