@@ -66,4 +66,33 @@ def cli_principal(tenant_id: Any) -> Any:
     return Principal(tenant_id=tenant_id, role=Role.ADMIN, actor_type="cli", actor_id=user, actor_label=user)
 
 
+def act_as_cli(
+    tenant: str | None,
+    action: Callable[[Any, Any], Awaitable[T]],
+    *,
+    cleanup: Callable[[], Awaitable[None]] | None = None,
+) -> T:
+    """Run ``action(session, principal)`` in one transaction as the CLI user (an admin of
+    ``tenant``), then ``cleanup`` (closing vendor clients) whatever happened."""
+    from cerniq.kit.db import transaction
+
+    async def main() -> T:
+        try:
+            tenant_id = await resolve_tenant_id(tenant)
+            async with transaction() as session:
+                return await action(session, cli_principal(tenant_id))
+        finally:
+            if cleanup is not None:
+                await cleanup()
+
+    return run(main)
+
+
+def print_json(value: Any) -> None:
+    """Print ``value`` as indented JSON (the API's shape), dates and ids as strings."""
+    import json
+
+    console.print_json(json.dumps(value, ensure_ascii=False, default=str))
+
+
 AsyncAction = Callable[[], Awaitable[Any]]

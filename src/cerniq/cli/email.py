@@ -3,7 +3,6 @@ deliverability, bounces) plus the analytics fetch and the vendor webhook set-up.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -11,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cerniq.cli.common import cli_principal, console, resolve_tenant_id, run
+from cerniq.cli.common import act_as_cli, cli_principal, console, print_json, run
 
 email_app = typer.Typer(
     help="Email: Instantly campaigns (pause/resume), bounces, suppression, deliverability breaker.",
@@ -33,21 +32,11 @@ _principal = cli_principal
 def _act(tenant: str | None, action: Callable[[Any, Any], Awaitable[Any]]) -> Any:
     """Run ``action(session, principal)`` in one transaction as the CLI user (an admin)."""
     from cerniq.email.vendors import close_email_vendors
-    from cerniq.kit.db import transaction
 
-    async def main() -> Any:
-        try:
-            tenant_id = await resolve_tenant_id(tenant)
-            async with transaction() as session:
-                return await action(session, _principal(tenant_id))
-        finally:
-            await close_email_vendors()
-
-    return run(main)
+    return act_as_cli(tenant, action, cleanup=close_email_vendors)
 
 
-def _print_json(value: Any) -> None:
-    console.print_json(json.dumps(value, ensure_ascii=False, default=str))
+_print_json = print_json
 
 
 def _campaign_table(campaigns: list[dict[str, Any]], title: str) -> Table:

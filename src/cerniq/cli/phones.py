@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cerniq.cli.common import cli_principal, console, resolve_tenant_id, run
+from cerniq.cli.common import act_as_cli, cli_principal, console, print_json
 
 phones_app = typer.Typer(
     help="WhatsApp phones: list, pause/resume, reconnect, ban, reassign leads, health check, incidents.",
@@ -31,22 +30,12 @@ _principal = cli_principal
 
 def _act(tenant: str | None, action: Callable[[Any, Any], Awaitable[Any]]) -> Any:
     """Run ``action(session, principal)`` in one transaction as the CLI user (an admin)."""
-    from cerniq.kit.db import transaction
     from cerniq.messaging.vendors import close_vendors
 
-    async def main() -> Any:
-        try:
-            tenant_id = await resolve_tenant_id(tenant)
-            async with transaction() as session:
-                return await action(session, _principal(tenant_id))
-        finally:
-            await close_vendors()
-
-    return run(main)
+    return act_as_cli(tenant, action, cleanup=close_vendors)
 
 
-def _print_json(value: Any) -> None:
-    console.print_json(json.dumps(value, ensure_ascii=False, default=str))
+_print_json = print_json
 
 
 def _phones_table(phones: list[dict[str, Any]], title: str) -> Table:
