@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cerniq.cli.common import console, resolve_tenant_id, run
+from cerniq.cli.common import console, print_json, resolve_tenant_id, run
 
 sequences_app = typer.Typer(
     help="Follow-up sequences: list, inspect, enroll leads, pause and resume, default content.",
@@ -27,8 +26,7 @@ def _row(table: Table, *values: object) -> None:
     table.add_row(*(Text("" if v is None else str(v)) for v in values))
 
 
-def _print_json(data: Any) -> None:
-    console.print_json(json.dumps(data, ensure_ascii=False, default=str))
+_print_json = print_json
 
 
 def _principal(tenant_id: Any) -> Any:

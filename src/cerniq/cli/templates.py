@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from cerniq.cli.common import console, err_console, resolve_tenant_id, run
+from cerniq.cli.common import console, err_console, print_json, resolve_tenant_id, run
 
 templates_app = typer.Typer(
     help="Message templates: list, inspect, preview for a lead, lint a text file.", no_args_is_help=True
@@ -24,8 +23,7 @@ def _row(table: Table, *values: object) -> None:
     table.add_row(*(Text("" if v is None else str(v)) for v in values))
 
 
-def _print_json(data: Any) -> None:
-    console.print_json(json.dumps(data, ensure_ascii=False, default=str))
+_print_json = print_json
 
 
 def _print_issues(issues: list[dict[str, Any]]) -> None:
