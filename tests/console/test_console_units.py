@@ -9,7 +9,7 @@ import pytest
 
 from cerniq.auth.principal import Principal
 from cerniq.console import i18n, session
-from cerniq.console.endpoints_console import tile_class
+from cerniq.console.web import tile_class
 from cerniq.models.enums import Role
 
 

@@ -99,7 +99,26 @@ STRINGS: dict[str, dict[str, str]] = {
     "ai": {"ro": "AI", "en": "AI"},
     "skip_to_content": {"ro": "Sari la conținut", "en": "Skip to content"},
     "reviews_assign_hint": {"ro": "Acțiuni", "en": "Actions"},
+    "sequences": {"ro": "Secvențe", "en": "Sequences"},
+    "templates": {"ro": "Șabloane", "en": "Templates"},
+    "campaigns": {"ro": "Campanii e-mail", "en": "Email campaigns"},
+    "queues": {"ro": "Cozi", "en": "Queues"},
+    "alerts": {"ro": "Alerte", "en": "Alerts"},
+    "analytics": {"ro": "Analize", "en": "Analytics"},
+    "audit": {"ro": "Jurnal de audit", "en": "Audit log"},
+    "users": {"ro": "Utilizatori", "en": "Users"},
 }
+
+
+def add_strings(strings: dict[str, dict[str, str]]) -> None:
+    """Register a page module's strings (``key -> {"ro": ..., "en": ...}``); a key may be
+    registered once only, so two pages cannot silently overwrite each other's text."""
+    for key, entry in strings.items():
+        if key in STRINGS and STRINGS[key] != entry:
+            raise ValueError(f"console string {key!r} is already registered with another text")
+        if "ro" not in entry:
+            raise ValueError(f"console string {key!r} has no Romanian text")
+        STRINGS[key] = entry
 
 
 def translate(lang: str, key: str) -> str:

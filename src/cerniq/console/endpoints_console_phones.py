@@ -1,0 +1,88 @@
+"""Console: phone cards and their actions, and the emergency stop."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import Response
+
+from cerniq.console import web
+from cerniq.errors import CerniqError, Forbidden, NotFound
+from cerniq.kit.db import transaction
+from cerniq.models.enums import Role
+from cerniq.ops import emergency
+from cerniq.phones import actions as phone_actions
+from cerniq.phones import service as phones_service
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@router.get("/phones")
+async def phones_page(request: Request) -> Response:
+    found = web.signed_in(request)
+    if found is None:
+        return web.to_login(request)
+    principal, csrf = found
+    async with transaction() as session:
+        phones = await phones_service.list_view(session, principal.tenant_id, status=None, is_enabled=None)
+    cards = [{**p, "tile": web.tile_class(p)} for p in phones["phones"]]
+    return await web.render(request, "phones.html", principal, csrf, phones=cards)
+
+
+@router.post("/phones/{phone_id}/{verb}")
+async def phone_action(phone_id: str, verb: str, request: Request) -> Response:
+    principal, form = await web.guard(request, Role.OPERATOR)
+    back = "/console/phones"
+    try:
+        async with transaction() as session:
+            if verb == "pause":
+                await phone_actions.pause_phone(
+                    session, principal, phone_id, reason=form.get("reason") or None
+                )
+            elif verb == "resume":
+                await phone_actions.resume_phone(session, principal, phone_id)
+            elif verb == "recheck":
+                await phone_actions.reconnect_phone(session, principal, phone_id)
+            elif verb == "reassign":
+                if not principal.has(Role.ADMIN):
+                    raise Forbidden("reassigning a phone's leads needs the admin role")
+                await phone_actions.reassign_leads(session, principal, phone_id)
+            else:
+                raise NotFound(f"no phone action {verb!r}")
+    except Forbidden:
+        raise
+    except CerniqError as exc:
+        return web.redirect(back, error=web.error_text(exc))
+    return web.redirect(back, flash="done")
+
+
+@router.post("/emergency/stop")
+async def emergency_stop(request: Request) -> Response:
+    principal, form = await web.guard(request, Role.ADMIN)
+    back = web.safe_next(form.get("next"))
+    if form.get("confirm") != "yes":
+        return web.redirect(back, error="VALIDATION_ERROR: tick the confirmation to stop all outreach")
+    try:
+        async with transaction() as session:
+            await emergency.stop(session, principal, form.get("reason", ""))
+    except CerniqError as exc:
+        return web.redirect(back, error=web.error_text(exc))
+    return web.redirect(back, flash="done")
+
+
+@router.post("/emergency/resume")
+async def emergency_resume(request: Request, background: BackgroundTasks) -> Response:
+    principal, form = await web.guard(request, Role.ADMIN)
+    back = web.safe_next(form.get("next"))
+    async with transaction() as session:
+        active = (await emergency.state(session))["active"]
+    if not active:
+        return web.redirect(back, error="CONFLICT: no emergency stop is active")
+
+    async def run() -> None:
+        try:
+            await emergency.resume(principal)
+        except CerniqError:
+            pass
+
+    background.add_task(run)
+    return web.redirect(back, flash="done")
