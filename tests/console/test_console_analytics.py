@@ -213,3 +213,16 @@ async def test_the_page_needs_a_session(console: httpx.AsyncClient, tenant: Any)
     response = await console.get("/console/analytics")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/console/login")
+
+
+async def test_english_labels_and_dates(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await sign_in(console, users["viewer"])
+    await console.get("/console/lang/en?next=/console/analytics")
+    page = await console.get("/console/analytics?from=2026-03-01&to=2026-03-02")
+    assert page.status_code == 200
+    assert "Per day" in page.text and "Review SLA performance" in page.text
+    assert '<th scope="row">2026-03-01</th>' in page.text
+    inverted = await console.get("/console/analytics?from=2026-03-02&to=2026-03-01")
+    assert "from must not be after to" in inverted.text
