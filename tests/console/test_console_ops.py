@@ -1,0 +1,116 @@
+"""The console's operations pages over HTTP: review assign/escalate, alerts, the audit log,
+phone incidents, user management and sign-in rate limiting."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from cerniq.kit.db import transaction
+from cerniq.models import HumanReview
+from cerniq.models.enums import ReviewStatus
+from cerniq.models.user import User
+from tests.console.conftest import _open_review, csrf_of, sign_in
+from tests.fixtures.outreach import add_leads, add_phones
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def _user_id(email: str) -> uuid.UUID:
+    async with transaction() as session:
+        return (await session.execute(select(User.id).where(User.email == email))).scalar_one()
+
+
+async def _review(review_id: uuid.UUID) -> HumanReview:
+    async with transaction() as session:
+        review = await session.get(HumanReview, review_id)
+        assert review is not None
+        return review
+
+
+# ---------------------------------------------------------------------------------------------
+# Reviews: assign and escalate
+
+
+async def test_an_operator_assigns_a_review_to_a_colleague_and_to_himself(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await add_phones(tenant, 1)
+    (journey_id,) = await add_leads(tenant, 1)
+    review_id = await _open_review(tenant, journey_id, "Revenim cu oferta.")
+    await sign_in(console, users["operator"])
+    page = await console.get("/console/reviews?tab=MEDIUM")
+    assert f'action="/console/reviews/{review_id}/assign"' in page.text
+    assert f'for="assign-{review_id}"' in page.text
+    admin_id = await _user_id(users["admin"])
+    response = await console.post(
+        f"/console/reviews/{review_id}/assign",
+        data={"csrf": csrf_of(page.text), "userId": str(admin_id), "next": "/console/reviews?tab=MEDIUM"},
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/reviews?tab=MEDIUM&flash=done"
+    review = await _review(review_id)
+    assert review.status == ReviewStatus.ASSIGNED and review.assigned_to == admin_id
+    page = await console.get("/console/reviews?tab=MEDIUM")
+    assert 'data-testid="review-owner"' in page.text and "admin" in page.text
+
+    response = await console.post(
+        f"/console/reviews/{review_id}/assign", data={"csrf": csrf_of(page.text), "userId": "me"}
+    )
+    assert response.status_code == 303 and "flash=done" in response.headers["location"]
+    assert (await _review(review_id)).assigned_to == await _user_id(users["operator"])
+
+    bad = await console.post(
+        f"/console/reviews/{review_id}/assign", data={"csrf": csrf_of(page.text), "userId": "nobody"}
+    )
+    assert bad.status_code == 303 and "error=VALIDATION_ERROR" in bad.headers["location"]
+
+
+async def test_an_operator_escalates_a_review_and_a_short_reason_is_refused(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await add_phones(tenant, 1)
+    (journey_id,) = await add_leads(tenant, 1)
+    review_id = await _open_review(tenant, journey_id, "Revenim cu oferta.")
+    await sign_in(console, users["operator"])
+    page = await console.get("/console/reviews?tab=MEDIUM")
+    csrf = csrf_of(page.text)
+    short = await console.post(
+        f"/console/reviews/{review_id}/escalate",
+        data={"csrf": csrf, "escalateTo": "manager", "reason": "scurt"},
+    )
+    assert short.status_code == 303 and "error=VALIDATION_ERROR" in short.headers["location"]
+    assert (await _review(review_id)).status != ReviewStatus.ESCALATED
+    response = await console.post(
+        f"/console/reviews/{review_id}/escalate",
+        data={"csrf": csrf, "escalateTo": "manager", "reason": "Clientul cere un discount mare"},
+    )
+    assert response.status_code == 303 and "flash=done" in response.headers["location"]
+    review = await _review(review_id)
+    assert review.status == ReviewStatus.ESCALATED
+    assert review.escalated_to == "manager" and review.escalation_level == 1
+
+
+async def test_a_viewer_cannot_assign_or_escalate(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await add_phones(tenant, 1)
+    (journey_id,) = await add_leads(tenant, 1)
+    review_id = await _open_review(tenant, journey_id, "Revenim cu oferta.")
+    await sign_in(console, users["viewer"])
+    page = await console.get("/console/reviews?tab=MEDIUM")
+    assert 'data-testid="assign"' not in page.text and 'data-testid="escalate"' not in page.text
+    assert "data-sla-due=" in page.text  # the countdown element is there for every role
+    csrf = csrf_of(page.text)
+    for verb, data in (
+        ("assign", {"userId": "me"}),
+        ("escalate", {"escalateTo": "manager", "reason": "o escaladare falsificată"}),
+    ):
+        response = await console.post(f"/console/reviews/{review_id}/{verb}", data={"csrf": csrf, **data})
+        assert response.status_code == 403
+    review = await _review(review_id)
+    assert review.status == ReviewStatus.PENDING and review.assigned_to is None
