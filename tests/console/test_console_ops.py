@@ -114,3 +114,88 @@ async def test_a_viewer_cannot_assign_or_escalate(
         assert response.status_code == 403
     review = await _review(review_id)
     assert review.status == ReviewStatus.PENDING and review.assigned_to is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts
+
+
+async def _alert(tenant: Any, subject: str = "phone_07") -> uuid.UUID:
+    from cerniq.ops import alerts
+
+    async with transaction() as session:
+        alert = await alerts.trigger(
+            session, "phone:offline", subject=subject, tenant_id=tenant.id, message="no heartbeat"
+        )
+        return alert.id
+
+
+async def _alert_status(alert_id: uuid.UUID) -> tuple[str, Any]:
+    from cerniq.models import Alert
+
+    async with transaction() as session:
+        alert = await session.get(Alert, alert_id)
+        assert alert is not None
+        return alert.status.value, alert.silenced_until
+
+
+async def test_alerts_page_lists_open_alerts_and_an_operator_acknowledges_silences_and_resolves(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    alert_id = await _alert(tenant)
+    await sign_in(console, users["operator"])
+    page = await console.get("/console/alerts")
+    assert page.status_code == 200
+    assert f'data-testid="alert-{alert_id}"' in page.text
+    assert "phone_07" in page.text and "HIGH" in page.text
+    assert f'for="sil-{alert_id}"' in page.text
+    csrf = csrf_of(page.text)
+
+    response = await console.post(f"/console/alerts/{alert_id}/acknowledge", data={"csrf": csrf})
+    assert response.status_code == 303 and response.headers["location"] == "/console/alerts?flash=done"
+    assert (await _alert_status(alert_id))[0] == "ACKNOWLEDGED"
+
+    no_reason = await console.post(
+        f"/console/alerts/{alert_id}/silence", data={"csrf": csrf, "minutes": "60", "reason": ""}
+    )
+    assert "error=VALIDATION_ERROR" in no_reason.headers["location"]
+    bad_minutes = await console.post(
+        f"/console/alerts/{alert_id}/silence", data={"csrf": csrf, "minutes": "lots", "reason": "mentenanță"}
+    )
+    assert "error=VALIDATION_ERROR" in bad_minutes.headers["location"]
+    assert (await _alert_status(alert_id))[0] == "ACKNOWLEDGED"
+
+    response = await console.post(
+        f"/console/alerts/{alert_id}/silence", data={"csrf": csrf, "minutes": "60", "reason": "mentenanță"}
+    )
+    assert "flash=done" in response.headers["location"]
+    status, until = await _alert_status(alert_id)
+    assert status == "SILENCED" and until is not None
+
+    response = await console.post(f"/console/alerts/{alert_id}/resolve", data={"csrf": csrf})
+    assert "flash=done" in response.headers["location"]
+    assert (await _alert_status(alert_id))[0] == "RESOLVED"
+    page = await console.get("/console/alerts")
+    assert f'data-testid="alert-{alert_id}"' not in page.text
+    assert f'data-testid="history-{alert_id}"' in page.text
+
+    again = await console.post(f"/console/alerts/{alert_id}/acknowledge", data={"csrf": csrf})
+    assert "error=ALERT_RESOLVED" in again.headers["location"]
+
+
+async def test_a_viewer_reads_alerts_but_a_forged_action_is_refused(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    alert_id = await _alert(tenant)
+    await sign_in(console, users["viewer"])
+    page = await console.get("/console/alerts")
+    assert f'data-testid="alert-{alert_id}"' in page.text
+    assert 'data-testid="acknowledge"' not in page.text and 'data-testid="resolve"' not in page.text
+    csrf = csrf_of(page.text)
+    for verb in ("acknowledge", "resolve", "silence"):
+        response = await console.post(
+            f"/console/alerts/{alert_id}/{verb}", data={"csrf": csrf, "minutes": "60", "reason": "forjat"}
+        )
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "FORBIDDEN"
+    assert (await _alert_status(alert_id))[0] == "OPEN"

@@ -21,18 +21,18 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 i18n.add_strings(
     {
-        "assign_to": {"ro": "Alocă lui", "en": "Assign to"},
-        "assign": {"ro": "Alocă", "en": "Assign"},
-        "to_me": {"ro": "mie", "en": "me"},
-        "assigned_to": {"ro": "Alocată lui", "en": "Assigned to"},
-        "escalate_to": {"ro": "Escaladează către", "en": "Escalate to"},
-        "escalation_reason": {
+        "review_assign_to": {"ro": "Alocă lui", "en": "Assign to"},
+        "review_assign": {"ro": "Alocă", "en": "Assign"},
+        "review_to_me": {"ro": "mie", "en": "me"},
+        "review_assigned_to": {"ro": "Alocată lui", "en": "Assigned to"},
+        "review_escalate_to": {"ro": "Escaladează către", "en": "Escalate to"},
+        "review_escalation_reason": {
             "ro": "Motivul escaladării (min. 10 caractere)",
             "en": "Why escalate (at least 10 characters)",
         },
-        "manager": {"ro": "Manager", "en": "Manager"},
-        "team_lead": {"ro": "Șef de echipă", "en": "Team lead"},
-        "on_call": {"ro": "De gardă", "en": "On call"},
+        "escalation_manager": {"ro": "Manager", "en": "Manager"},
+        "escalation_team_lead": {"ro": "Șef de echipă", "en": "Team lead"},
+        "escalation_on_call": {"ro": "De gardă", "en": "On call"},
     }
 )
 
