@@ -268,3 +268,27 @@ async def test_the_audit_log_is_for_admins_only(
 ) -> None:
     await sign_in(console, users["operator"])
     assert (await console.get("/console/audit")).status_code == 403
+
+
+# ---------------------------------------------------------------------------------------------
+# Phones: incident history
+
+
+async def test_a_banned_phone_shows_the_ban_in_its_incident_history(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    from cerniq.auth.principal import system_principal
+    from cerniq.phones import actions as phone_actions
+
+    banned, healthy = await add_phones(tenant, 2)
+    async with transaction() as session:
+        principal = system_principal(tenant.id)
+        await phone_actions.ban(session, principal, banned, reason="raportat ca spam de Meta")
+    await sign_in(console, users["viewer"])
+    page = await console.get("/console/phones")
+    assert page.status_code == 200
+    card = page.text.split(f'data-testid="incidents-{banned}"')[1].split("</details>")[0]
+    assert "BANNED" in card and "raportat ca spam de Meta" in card
+    other = page.text.split(f'data-testid="incidents-{healthy}"')[1].split("</details>")[0]
+    assert "REGISTERED" in other  # created phones have their registration on record
+    assert "BANNED" not in other and "raportat ca spam" not in other
