@@ -292,3 +292,117 @@ async def test_a_banned_phone_shows_the_ban_in_its_incident_history(
     other = page.text.split(f'data-testid="incidents-{healthy}"')[1].split("</details>")[0]
     assert "REGISTERED" in other  # created phones have their registration on record
     assert "BANNED" not in other and "raportat ca spam" not in other
+
+
+# ---------------------------------------------------------------------------------------------
+# Users
+
+
+async def _user(email: str) -> User:
+    async with transaction() as session:
+        return (await session.execute(select(User).where(User.email == email))).scalar_one()
+
+
+async def test_an_admin_creates_a_user_who_can_then_sign_in(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await sign_in(console, users["admin"])
+    page = await console.get("/console/users")
+    assert page.status_code == 200
+    assert 'for="nu-email"' in page.text and 'for="nu-pass"' in page.text
+    assert f'data-testid="user-{users["viewer"]}"' in page.text
+    csrf = csrf_of(page.text)
+    short = await console.post(
+        "/console/users",
+        data={"csrf": csrf, "email": "ioana@ferma.ro", "role": "operator", "password": "scurt"},
+    )
+    assert "error=VALIDATION_ERROR" in short.headers["location"]
+    response = await console.post(
+        "/console/users",
+        data={
+            "csrf": csrf,
+            "email": "Ioana@Ferma.ro",
+            "displayName": "Ioana Pop",
+            "role": "operator",
+            "password": "parola-ioanei-1",
+        },
+    )
+    assert response.headers["location"] == "/console/users?flash=done"
+    again = await console.post(
+        "/console/users",
+        data={"csrf": csrf, "email": "ioana@ferma.ro", "role": "viewer", "password": "parola-ioanei-1"},
+    )
+    assert "error=CONFLICT" in again.headers["location"]
+    page = await console.get("/console/users")
+    assert "Ioana Pop" in page.text
+    audit = await console.get("/console/audit?action=user.create")
+    assert "ioana@ferma.ro" in audit.text
+
+    console.cookies.clear()
+    signed = await sign_in(console, "ioana@ferma.ro", "parola-ioanei-1")
+    assert signed.headers["location"] == "/console/dashboard"
+    who = await console.get("/console/dashboard")
+    assert "ioana@ferma.ro · operator" in who.text
+
+
+async def test_an_admin_changes_a_role_deactivates_and_resets_a_password(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await sign_in(console, users["admin"])
+    csrf = csrf_of((await console.get("/console/users")).text)
+    viewer = await _user(users["viewer"])
+    await console.post(f"/console/users/{viewer.id}/role", data={"csrf": csrf, "role": "operator"})
+    assert (await _user(users["viewer"])).role.value == "operator"
+    bad = await console.post(f"/console/users/{viewer.id}/role", data={"csrf": csrf, "role": "root"})
+    assert "error=VALIDATION_ERROR" in bad.headers["location"]
+    new_password = {"csrf": csrf, "password": "o-parola-noua"}
+    await console.post(f"/console/users/{viewer.id}/password", data=new_password)
+    await console.post(f"/console/users/{viewer.id}/deactivate", data={"csrf": csrf})
+    assert not (await _user(users["viewer"])).is_active
+
+    console.cookies.clear()
+    refused = await sign_in(console, users["viewer"], "o-parola-noua")
+    assert "error=bad_credentials" in refused.headers["location"]  # deactivated
+    await sign_in(console, users["admin"])
+    csrf = csrf_of((await console.get("/console/users")).text)
+    await console.post(f"/console/users/{viewer.id}/reactivate", data={"csrf": csrf})
+    console.cookies.clear()
+    signed = await sign_in(console, users["viewer"], "o-parola-noua")
+    assert signed.headers["location"] == "/console/dashboard"
+
+
+async def test_an_admin_cannot_deactivate_or_demote_themselves(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await sign_in(console, users["admin"])
+    page = await console.get("/console/users")
+    admin = await _user(users["admin"])
+    assert f'action="/console/users/{admin.id}/deactivate"' not in page.text
+    csrf = csrf_of(page.text)
+    response = await console.post(f"/console/users/{admin.id}/deactivate", data={"csrf": csrf})
+    assert "error=SELF_LOCKOUT" in response.headers["location"]
+    demote = await console.post(f"/console/users/{admin.id}/role", data={"csrf": csrf, "role": "viewer"})
+    assert "error=SELF_LOCKOUT" in demote.headers["location"]
+    admin = await _user(users["admin"])
+    assert admin.is_active and admin.role.value == "admin"
+
+
+async def test_a_non_admin_cannot_manage_users(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await sign_in(console, users["operator"])
+    assert (await console.get("/console/users")).status_code == 403
+    csrf = csrf_of((await console.get("/console/dashboard")).text)
+    viewer = await _user(users["viewer"])
+    created = await console.post(
+        "/console/users",
+        data={"csrf": csrf, "email": "intrus@ferma.ro", "role": "admin", "password": "parola-intrus-1"},
+    )
+    assert created.status_code == 403
+    for verb, data in (("role", {"role": "admin"}), ("deactivate", {}), ("password", {"password": "x" * 12})):
+        response = await console.post(f"/console/users/{viewer.id}/{verb}", data={"csrf": csrf, **data})
+        assert response.status_code == 403
+    async with transaction() as session:
+        assert (await session.execute(select(User).where(User.email == "intrus@ferma.ro"))).first() is None
+    viewer = await _user(users["viewer"])
+    assert viewer.is_active and viewer.role.value == "viewer"
