@@ -406,3 +406,58 @@ async def test_a_non_admin_cannot_manage_users(
         assert (await session.execute(select(User).where(User.email == "intrus@ferma.ro"))).first() is None
     viewer = await _user(users["viewer"])
     assert viewer.is_active and viewer.role.value == "viewer"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sign-in rate limiting
+
+
+async def test_after_five_wrong_passwords_even_the_right_one_is_refused_within_the_window(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    from cerniq.kit.redis import get_redis
+
+    for _ in range(5):
+        response = await sign_in(console, users["operator"], "parola-gresita")
+        assert "error=bad_credentials" in response.headers["location"]
+    sixth = await sign_in(console, users["operator"], "parola-gresita")
+    assert "error=too_many_attempts" in sixth.headers["location"]
+    right = await sign_in(console, users["operator"])
+    assert "error=too_many_attempts" in right.headers["location"]
+    assert "cerniq_console" not in right.cookies
+    login = await console.get(right.headers["location"])
+    assert "Prea multe încercări eșuate" in login.text
+
+    other = await sign_in(console, users["viewer"])  # another email from the same address still works
+    assert other.headers["location"] == "/console/dashboard"
+
+    redis = get_redis()
+    keys = [k async for k in redis.scan_iter("console:signin:fail:email:*")]
+    assert keys and 0 < int(await redis.ttl(keys[0])) <= 15 * 60
+    for key in keys:  # the window passes
+        await redis.delete(key)
+    console.cookies.clear()
+    again = await sign_in(console, users["operator"])
+    assert again.headers["location"] == "/console/dashboard"
+
+
+async def test_a_successful_sign_in_clears_the_email_counter(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    for _ in range(4):
+        await sign_in(console, users["admin"], "parola-gresita")
+    assert (await sign_in(console, users["admin"])).headers["location"] == "/console/dashboard"
+    console.cookies.clear()
+    for _ in range(4):
+        await sign_in(console, users["admin"], "parola-gresita")
+    # 8 failures in the window, but only 4 since the success: not blocked
+    assert (await sign_in(console, users["admin"])).headers["location"] == "/console/dashboard"
+
+
+async def test_many_failures_from_one_address_block_it(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    for i in range(20):
+        await sign_in(console, f"necunoscut{i}@ferma.ro", "parola-gresita")
+    blocked = await sign_in(console, users["admin"])
+    assert "error=too_many_attempts" in blocked.headers["location"]
