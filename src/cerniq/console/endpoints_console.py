@@ -26,7 +26,7 @@ from cerniq.auth import service as auth_service
 from cerniq.auth.principal import Principal
 from cerniq.auth.tokens import verify_password
 from cerniq.config import get_settings
-from cerniq.console import i18n, web
+from cerniq.console import i18n, login_limit, web
 from cerniq.console import session as console_session
 from cerniq.console.repository import recent_activity
 from cerniq.errors import NotFound, Unauthorized, ValidationFailed
@@ -82,6 +82,12 @@ async def login(request: Request) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     next_path = web.safe_next(form.get("next"))
     principal: Principal | None = None
+    ip = web.ip_of(request)
+    email = form.get("email", "").strip().lower()
+    slug = form.get("tenant", "").strip() or get_settings().default_tenant_slug
+    email_key = f"{slug}/{email}" if email and not form.get("token", "").strip() else None
+    if await login_limit.blocked(email_key, ip):
+        return web.redirect("/console/login", error="too_many_attempts", next=next_path)
     async with transaction() as session:
         token = form.get("token", "").strip()
         if token:
@@ -111,7 +117,9 @@ async def login(request: Request) -> Response:
                 session, principal, "console.sign_in", entity_type="session", entity_id=principal.actor_id
             )
     if principal is None:
+        await login_limit.failed(email_key, ip)
         return web.redirect("/console/login", error="bad_credentials", next=next_path)
+    await login_limit.succeeded(email_key)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         console_session.COOKIE,

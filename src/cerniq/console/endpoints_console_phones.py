@@ -1,11 +1,11 @@
-"""Console: phone cards and their actions, and the emergency stop."""
+"""Console: phone cards with their recent incidents, their actions, and the emergency stop."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 
-from cerniq.console import web
+from cerniq.console import i18n, web
 from cerniq.errors import CerniqError, Forbidden, NotFound
 from cerniq.kit.db import transaction
 from cerniq.models.enums import Role
@@ -14,6 +14,20 @@ from cerniq.phones import actions as phone_actions
 from cerniq.phones import service as phones_service
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+INCIDENTS_PER_PHONE = 10
+
+i18n.add_strings(
+    {
+        "phone_incidents": {"ro": "Incidente recente", "en": "Recent incidents"},
+        "phone_no_incidents": {"ro": "Niciun incident.", "en": "No incidents."},
+        "phone_incident_at": {"ro": "Când", "en": "When"},
+        "phone_incident_kind": {"ro": "Tip", "en": "Kind"},
+        "phone_incident_reason": {"ro": "Motiv", "en": "Reason"},
+        "phone_incident_actor": {"ro": "De către", "en": "By"},
+        "phone_incident_resolved": {"ro": "Încheiat", "en": "Ended"},
+    }
+)
 
 
 @router.get("/phones")
@@ -24,7 +38,12 @@ async def phones_page(request: Request) -> Response:
     principal, csrf = found
     async with transaction() as session:
         phones = await phones_service.list_view(session, principal.tenant_id, status=None, is_enabled=None)
-    cards = [{**p, "tile": web.tile_class(p)} for p in phones["phones"]]
+        cards = []
+        for p in phones["phones"]:
+            history = await phone_actions.incidents(
+                session, principal.tenant_id, p["id"], limit=INCIDENTS_PER_PHONE
+            )
+            cards.append({**p, "tile": web.tile_class(p), "incidents": history["incidents"]})
     return await web.render(request, "phones.html", principal, csrf, phones=cards)
 
 
