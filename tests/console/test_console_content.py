@@ -3,6 +3,7 @@ email campaigns. Actions go through the feature services, so the DB and audit lo
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -272,3 +273,193 @@ async def test_a_viewer_sees_no_sequence_edits_and_a_forged_post_is_refused(
         row = await session.get(OutreachSequence, sequence_id)
         assert row is not None and row.is_active is True
     assert [s.delay_hours for s in await steps_in_db(sequence_id)] == [0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates
+
+
+async def test_the_live_preview_renders_spintax_with_sample_values(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await sign_in(console, users["operator"])
+    page = await console.get("/console/templates")
+    csrf = csrf_of(page.text)
+    fragment = await console.post(
+        "/console/templates/preview",
+        data={"csrf": csrf, "content": "{Bună|Salut} {{company}}", "samples": "company=Agro Delta SRL"},
+        headers={"HX-Request": "true"},
+    )
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text  # a fragment for htmx, not a page
+    renders = re.findall(r'data-testid="preview-render">(.*?)</div>', fragment.text, re.S)
+    assert renders and set(renders) <= {"Bună Agro Delta SRL", "Salut Agro Delta SRL"}
+    assert 'data-severity="error"' not in fragment.text
+
+    broken = await console.post(
+        "/console/templates/preview",
+        data={"csrf": csrf, "content": "{Bună|Salut {{company}}", "samples": ""},
+        headers={"HX-Request": "true"},
+    )
+    assert broken.status_code == 200
+    assert 'data-severity="error"' in broken.text and "UNBALANCED_BRACES" in broken.text
+    assert 'data-testid="preview-render"' not in broken.text
+
+    # Without JavaScript the Preview button posts the same form and gets the whole page back.
+    no_js = await console.post(
+        "/console/templates/preview",
+        data={
+            "csrf": csrf,
+            "name": "Ciornă",
+            "content": "{Bună ziua|Salut}, {{companyName}}!",
+            "samples": "",
+        },
+    )
+    assert no_js.status_code == 200 and "<html" in no_js.text
+    assert "Agro Ferma Exemplu SRL" not in no_js.text  # no sample values given: the variable stays
+    assert "{{companyName}}!" in no_js.text.replace("&#123;", "{")
+    assert 'value="Ciornă"' in no_js.text  # the draft is kept in the form
+
+    # A preview still needs the session's CSRF token.
+    forged = await console.post("/console/templates/preview", data={"csrf": "nope", "content": "x"})
+    assert forged.status_code == 403
+
+
+async def test_templates_are_created_versioned_and_varied_from_the_editor(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    await sign_in(console, users["operator"])
+    page = await console.get("/console/templates")
+    assert 'for="tpl-content"' in page.text and 'hx-trigger="keyup changed delay:300ms"' in page.text
+    csrf = csrf_of(page.text)
+    bad = await console.post(
+        "/console/templates",
+        data={
+            "csrf": csrf,
+            "name": "Greșit",
+            "channel": "WHATSAPP",
+            "content": "{Bună|Salut, ce mai faceți?",
+        },
+    )
+    assert "error=TEMPLATE_INVALID" in bad.headers["location"]
+    no_subject = await console.post(
+        "/console/templates",
+        data={
+            "csrf": csrf,
+            "name": "Email fără subiect",
+            "channel": "EMAIL_COLD",
+            "content": "Bună ziua, vă scriu.",
+        },
+    )
+    assert "error=VALIDATION_ERROR" in no_subject.headers["location"]
+    created = await console.post(
+        "/console/templates",
+        data={
+            "csrf": csrf,
+            "name": "Prim contact fermieri",
+            "channel": "WHATSAPP",
+            "content": "{Bună ziua|Salut}, {{firstName|}} de la {{companyName}}!",
+        },
+    )
+    assert created.status_code == 303 and "flash=done" in created.headers["location"]
+    editor_path = created.headers["location"].split("?")[0]
+    template_id = uuid.UUID(editor_path.rsplit("/", 1)[1])
+    editor = await console.get(editor_path)
+    assert "Prim contact fermieri" in editor.text and 'data-testid="current-version">v1<' in editor.text
+    assert 'data-testid="preview-render"' in editor.text  # rendered with the sample values at once
+    assert "Agro Ferma Exemplu SRL" in editor.text
+    assert "{{judet}}" in editor.text  # the variables a lead can supply are listed
+
+    saved = await console.post(
+        editor_path,
+        data={
+            "csrf": csrf,
+            "content": "{Bună ziua|Salut|Hei}, {{firstName|}} de la {{companyName}}!",
+            "changeNotes": "al treilea salut",
+        },
+    )
+    assert "flash=done" in saved.headers["location"]
+    async with transaction() as session:
+        row = await session.get(OutreachTemplate, template_id)
+        assert row is not None and row.current_version == 2 and "Hei" in row.content
+    shown = await console.get(editor_path)
+    assert "al treilea salut" in shown.text and 'data-testid="current-version">v2<' in shown.text
+
+    broken = await console.post(editor_path, data={"csrf": csrf, "content": "{Bună|Salut fără închidere"})
+    assert "error=TEMPLATE_INVALID" in broken.headers["location"]
+
+    variant = await console.post(
+        f"{editor_path}/variants",
+        data={
+            "csrf": csrf,
+            "label": "scurt",
+            "weight": "30",
+            "content": "Salut, {{companyName}}! Vă scriu scurt.",
+        },
+    )
+    assert "flash=done" in variant.headers["location"], variant.headers["location"]
+    shown = await console.get(editor_path)
+    assert "scurt" in shown.text and 'data-testid="retire-variant"' in shown.text
+    too_much = await console.post(
+        f"{editor_path}/variants",
+        data={
+            "csrf": csrf,
+            "label": "mult",
+            "weight": "90",
+            "content": "Salut, {{companyName}}! Alt text lung.",
+        },
+    )
+    assert "error=VARIANT_WEIGHT_TOO_HIGH" in too_much.headers["location"]
+    not_a_number = await console.post(
+        f"{editor_path}/variants",
+        data={"csrf": csrf, "label": "x", "weight": "mult", "content": "Salut, ce faceți?"},
+    )
+    assert "error=VALIDATION_ERROR" in not_a_number.headers["location"]
+    version_id = re.search(r"/variants/([0-9a-f-]{36})/retire", shown.text)
+    assert version_id
+    retired = await console.post(f"{editor_path}/variants/{version_id.group(1)}/retire", data={"csrf": csrf})
+    assert "flash=done" in retired.headers["location"]
+    assert 'data-testid="retire-variant"' not in (await console.get(editor_path)).text
+    actions = await audit_actions()
+    assert {
+        "template.create",
+        "template.update",
+        "template.variant.create",
+        "template.variant.update",
+    } <= set(actions)
+    listing = await console.get("/console/templates?channel=WHATSAPP")
+    assert "Prim contact fermieri" in listing.text
+    assert (
+        (await console.get(f"/console/templates/{uuid.uuid4()}"))
+        .headers["location"]
+        .startswith("/console/templates?error=NOT_FOUND")
+    )
+
+
+async def test_a_viewer_sees_no_template_edits_and_a_forged_save_is_refused(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    template_id = await add_template(
+        tenant, "Prim contact", "{Bună ziua|Salut}, scriu pentru {{companyName}}."
+    )
+    await sign_in(console, users["viewer"])
+    listing = await console.get("/console/templates")
+    assert "Prim contact" in listing.text and 'data-testid="template-create"' not in listing.text
+    editor = await console.get(f"/console/templates/{template_id}")
+    assert editor.status_code == 200
+    assert 'data-testid="save-version"' not in editor.text and 'data-testid="variant-form"' not in editor.text
+    assert 'data-testid="preview-button"' in editor.text  # a viewer may still preview
+    csrf = csrf_of(editor.text)
+    for path, data in (
+        (f"/console/templates/{template_id}", {"content": "Text schimbat de un vizitator."}),
+        (
+            f"/console/templates/{template_id}/variants",
+            {"label": "x", "weight": "10", "content": "Alt text aici."},
+        ),
+        ("/console/templates", {"name": "Fals", "channel": "WHATSAPP", "content": "Text fals aici."}),
+    ):
+        forged = await console.post(path, data={"csrf": csrf, **data})
+        assert forged.status_code == 403, path
+    async with transaction() as session:
+        row = await session.get(OutreachTemplate, template_id)
+        assert row is not None and row.content.startswith("{Bună ziua|Salut}")
