@@ -12,10 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from cerniq.kit.db import transaction
-from cerniq.models import OutreachSequence, OutreachSequenceStep, OutreachTemplate
+from cerniq.models import EmailCampaign, OutreachSequence, OutreachSequenceStep, OutreachTemplate
 from cerniq.models.audit_log import AuditEntry
 from cerniq.models.enums import Channel
+from cerniq.sandbox import SandboxHandle
 from tests.console.conftest import csrf_of, sign_in
+from tests.email.conftest import email_sandbox_server, make_campaign, vendors_closed  # noqa: F401
+from tests.email.conftest import sandbox as email_sandbox  # noqa: F401  (the email sandbox, renamed)
 from tests.fixtures.outreach import add_leads
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -463,3 +466,82 @@ async def test_a_viewer_sees_no_template_edits_and_a_forged_save_is_refused(
     async with transaction() as session:
         row = await session.get(OutreachTemplate, template_id)
         assert row is not None and row.content.startswith("{Bună ziua|Salut}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Email campaigns
+
+
+async def set_campaign_stats(campaign_id: uuid.UUID, **stats: Any) -> None:
+    async with transaction() as session:
+        row = await session.get(EmailCampaign, campaign_id)
+        assert row is not None
+        row.stats = stats
+
+
+async def campaign_row(campaign_id: uuid.UUID) -> Any:
+    async with transaction() as session:
+        return await session.get(EmailCampaign, campaign_id)
+
+
+async def test_an_operator_pauses_and_resumes_a_campaign_here_and_at_instantly(
+    console: httpx.AsyncClient,
+    users: dict[str, str],
+    tenant: Any,
+    email_sandbox: SandboxHandle,  # noqa: F811
+    vendors_closed: None,  # noqa: F811
+) -> None:
+    campaign = await make_campaign(tenant, name="Fermieri Arad")
+    await set_campaign_stats(campaign.id, leads=120, sent=100, bounced=4, bounceRate=4.0)
+    await sign_in(console, users["operator"])
+    page = await console.get("/console/campaigns")
+    assert page.status_code == 200
+    row = page.text.split(f'data-testid="campaign-{campaign.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Fermieri Arad" in page.text and ">ACTIVE<" in row
+    assert "<td>120</td>" in row and "<td>100</td>" in row and "4,0 %" in row  # Romanian number format
+    assert 'data-testid="campaign-pause"' in row
+
+    paused = await console.post(
+        f"/console/campaigns/{campaign.id}/pause",
+        data={"csrf": csrf_of(page.text), "reason": "listă de verificat"},
+    )
+    assert paused.status_code == 303 and paused.headers["location"] == "/console/campaigns?flash=done"
+    row_db = await campaign_row(campaign.id)
+    assert row_db.status == "PAUSED" and row_db.paused_reason == "listă de verificat"
+    (vendor,) = email_sandbox.control("GET", "/_control/instantly/campaigns")
+    assert vendor["id"] == campaign.instantly_campaign_id and vendor["status"] == 2  # paused at Instantly
+    shown = await console.get("/console/campaigns")
+    assert "listă de verificat" in shown.text and 'data-testid="campaign-resume"' in shown.text
+
+    resumed = await console.post(
+        f"/console/campaigns/{campaign.id}/resume", data={"csrf": csrf_of(shown.text)}
+    )
+    assert resumed.headers["location"] == "/console/campaigns?flash=done"
+    assert (await campaign_row(campaign.id)).status == "ACTIVE"
+    (vendor,) = email_sandbox.control("GET", "/_control/instantly/campaigns")
+    assert vendor["status"] == 1
+    assert {"email.campaign.pause", "email.campaign.resume"} <= set(await audit_actions())
+
+    unknown = await console.post("/console/campaigns/nope/pause", data={"csrf": csrf_of(shown.text)})
+    assert "error=CAMPAIGN_NOT_FOUND" in unknown.headers["location"]
+
+
+async def test_a_viewer_sees_campaigns_but_cannot_pause_them(
+    console: httpx.AsyncClient,
+    users: dict[str, str],
+    tenant: Any,
+    email_sandbox: SandboxHandle,  # noqa: F811
+    vendors_closed: None,  # noqa: F811
+) -> None:
+    campaign = await make_campaign(tenant, name="Fermieri Bihor")
+    await sign_in(console, users["viewer"])
+    page = await console.get("/console/campaigns")
+    assert "Fermieri Bihor" in page.text
+    assert (
+        'data-testid="campaign-pause"' not in page.text and 'data-testid="campaign-resume"' not in page.text
+    )
+    forged = await console.post(f"/console/campaigns/{campaign.id}/pause", data={"csrf": csrf_of(page.text)})
+    assert forged.status_code == 403
+    assert (await campaign_row(campaign.id)).status == "ACTIVE"
+    (vendor,) = email_sandbox.control("GET", "/_control/instantly/campaigns")
+    assert vendor["status"] == 1
