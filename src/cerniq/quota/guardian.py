@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 DEFAULT_TTL_SECONDS: Final = 172_800  # 48 h, the runbook's EX
+BATCH: Final = 200  # reservations per script call in reserve_many (keeps each call short)
 
 ReservationReason = Literal["QUOTA_OK", "ALREADY_RESERVED", "QUOTA_EXCEEDED", "FOLLOWUP_CAP_EXCEEDED"]
 _REASONS: Final[frozenset[str]] = frozenset(
@@ -171,20 +172,23 @@ class QuotaGuardian:
         return _reservation(request, await self._reserve(keys=keys, args=args))
 
     async def reserve_many(self, requests: Sequence[ReservationRequest]) -> list[Reservation]:
-        """Run several reservations in one round trip (a non-transactional pipeline).
+        """Run several reservations with one script call per :data:`BATCH` requests.
 
-        Each reservation is still one atomic script, applied in order, with exactly the
-        semantics of :meth:`reserve`; the batch as a whole is not atomic.
+        Each reservation has exactly the semantics of :meth:`reserve` and they are applied in
+        order; a batch of up to :data:`BATCH` is atomic as a whole (one script run).
         """
-        if not requests:
-            return []
-        calls = [self._reserve_call(request) for request in requests]
-        pipe = self._redis.pipeline(transaction=False)
-        for keys, args in calls:
-            # With a pipeline as client the script is queued (and loaded first if missing).
-            await self._reserve(keys=keys, args=args, client=pipe)
-        raws = await pipe.execute()
-        return [_reservation(request, raw) for request, raw in zip(requests, raws, strict=True)]
+        results: list[Reservation] = []
+        for start in range(0, len(requests), BATCH):
+            chunk = requests[start : start + BATCH]
+            keys: list[str] = []
+            args: list[str | int] = []
+            for request in chunk:
+                request_keys, request_args = self._reserve_call(request)
+                keys += request_keys
+                args += request_args
+            lines = _text(await self._reserve(keys=keys, args=args)).split("\n")
+            results += [_reservation(request, line) for request, line in zip(chunk, lines, strict=True)]
+        return results
 
     def _reserve_call(self, request: ReservationRequest) -> tuple[list[str], list[str | int]]:
         if request.cost not in (0, 1):

@@ -1,4 +1,6 @@
--- Reserve WhatsApp quota for one send, atomically (cerniq.quota.guardian.QuotaGuardian.reserve).
+-- Reserve WhatsApp quota atomically (cerniq.quota.guardian.QuotaGuardian.reserve and
+-- reserve_many). One reservation takes 3 keys and 5 arguments; a batch passes them for each
+-- reservation in turn (KEYS 3n+1..3n+3, ARGV 5n+1..5n+5) and is applied in order, atomically.
 --
 -- KEYS[1] quota:wa:{phone}:{day}      new contacts spent that business day (runbook key)
 -- KEYS[2] quota:fu:wa:{phone}:{day}   follow-ups sent that business day
@@ -6,8 +8,8 @@
 -- ARGV[1] reservation_id, ARGV[2] cost (0 or 1), ARGV[3] limit, ARGV[4] followup cap,
 -- ARGV[5] ttl in seconds
 --
--- Returns one line "<allowed 0|1> <reason> <used> <followups_used> <cost_applied>", e.g.
--- "1 QUOTA_OK 200 3 1" (a single bulk string parses several times faster than an array in
+-- Returns, per reservation, one line "<allowed 0|1> <reason> <used> <followups_used> <cost_applied>", e.g.
+-- "1 QUOTA_OK 200 3 1", lines joined with "\n" for a batch (a single bulk string parses several times faster than an array in
 -- the Python client, which is what bounds throughput).
 -- A reservation id already recorded returns ALREADY_RESERVED and spends nothing, so a retried
 -- or recovered job never pays twice.
@@ -16,36 +18,49 @@ local function reply(allowed, reason, used, followups, applied)
   return allowed .. ' ' .. reason .. ' ' .. used .. ' ' .. followups .. ' ' .. applied
 end
 
-local rid = ARGV[1]
-local cost = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-local cap = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
-
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local followups = tonumber(redis.call('GET', KEYS[2]) or '0')
-if used == nil or followups == nil then
-  return redis.error_reply('QUOTA_COUNTER_NOT_INTEGER ' .. KEYS[1])
-end
-
-if redis.call('HEXISTS', KEYS[3], rid) == 1 then
-  return reply(1, 'ALREADY_RESERVED', used, followups, 0)
-end
-
-if cost == 1 then
-  if used + 1 > limit then
-    return reply(0, 'QUOTA_EXCEEDED', used, followups, 0)
+local function reserve(kq, kf, kr, rid, cost, limit, cap, ttl)
+  cost = tonumber(cost)
+  limit = tonumber(limit)
+  cap = tonumber(cap)
+  ttl = tonumber(ttl)
+  local used = tonumber(redis.call('GET', kq) or '0')
+  local followups = tonumber(redis.call('GET', kf) or '0')
+  if used == nil or followups == nil then
+    return nil, 'QUOTA_COUNTER_NOT_INTEGER ' .. kq
   end
-  used = redis.call('INCR', KEYS[1])
-  redis.call('EXPIRE', KEYS[1], ttl)
-else
-  if followups >= cap then
-    return reply(0, 'FOLLOWUP_CAP_EXCEEDED', used, followups, 0)
+
+  if redis.call('HEXISTS', kr, rid) == 1 then
+    return reply(1, 'ALREADY_RESERVED', used, followups, 0)
   end
-  followups = redis.call('INCR', KEYS[2])
-  redis.call('EXPIRE', KEYS[2], ttl)
+
+  if cost == 1 then
+    if used + 1 > limit then
+      return reply(0, 'QUOTA_EXCEEDED', used, followups, 0)
+    end
+    used = redis.call('INCR', kq)
+    redis.call('EXPIRE', kq, ttl)
+  else
+    if followups >= cap then
+      return reply(0, 'FOLLOWUP_CAP_EXCEEDED', used, followups, 0)
+    end
+    followups = redis.call('INCR', kf)
+    redis.call('EXPIRE', kf, ttl)
+  end
+
+  redis.call('HSET', kr, rid, cost)
+  redis.call('EXPIRE', kr, ttl)
+  return reply(1, 'QUOTA_OK', used, followups, cost)
 end
 
-redis.call('HSET', KEYS[3], rid, cost)
-redis.call('EXPIRE', KEYS[3], ttl)
-return reply(1, 'QUOTA_OK', used, followups, cost)
+local lines = {}
+for n = 0, #KEYS / 3 - 1 do
+  local k, a = n * 3, n * 5
+  local line, err = reserve(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+  if line == nil then
+    -- The reservations before this one in the batch stand (a retry finds them ALREADY_RESERVED).
+    return redis.error_reply(err)
+  end
+  lines[#lines + 1] = line
+end
+return table.concat(lines, '\n')
