@@ -197,6 +197,13 @@ async def test_list_shape_default_sort_and_paging(api: Any, tenant: Any, viewer:
         ({"hasReply": "true"}, {"Agro Ferma Nord SRL", "Legume Moldova SRL"}),
         ({"hasReply": "false"}, {"Cereale Banat SA", "Vie 100% Naturală SRL", "Ferma_Dunărea SRL"}),
         ({"needsReview": "true"}, {"Cereale Banat SA"}),
+        # the flag alone is not an open review in the queue
+        ({"hasOpenReview": "true"}, set()),
+        (
+            {"hasOpenReview": "false"},
+            {"Agro Ferma Nord SRL", "Cereale Banat SA", "Legume Moldova SRL"}
+            | {"Vie 100% Naturală SRL", "Ferma_Dunărea SRL"},
+        ),
         ({"isHumanControlled": "true"}, {"Legume Moldova SRL"}),
         ({"minSentiment": 1}, {"Agro Ferma Nord SRL", "Legume Moldova SRL"}),
         ({"maxSentiment": -1}, {"Cereale Banat SA"}),

@@ -113,6 +113,7 @@ async def list_leads(
     createdAfter: datetime | None = Query(None),
     createdBefore: datetime | None = Query(None),
     isHumanControlled: bool | None = Query(None),
+    hasOpenReview: bool | None = Query(None, description="An open review exists in the review queue"),
     sortBy: SortBy = Query("nextActionAt"),
     sortOrder: SortOrder = Query("asc"),
     page: int = Query(1, ge=1, le=1_000_000, description="Page number, from 1"),
@@ -133,6 +134,7 @@ async def list_leads(
         created_after=createdAfter,
         created_before=createdBefore,
         is_human_controlled=isHumanControlled,
+        has_open_review=hasOpenReview,
     )
     return await service.list_leads(
         session,

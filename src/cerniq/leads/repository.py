@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import Text, and_, any_, bindparam, func, literal, or_, select, text, union_all
+from sqlalchemy import Exists, Text, and_, any_, bindparam, func, literal, or_, select, text, union, union_all
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -436,6 +436,10 @@ class LeadFilters:
     created_after: datetime | None = None
     created_before: datetime | None = None
     is_human_controlled: bool | None = None
+    #: An open review (PENDING, ASSIGNED, IN_PROGRESS, ESCALATED) exists for the lead; unlike
+    #: ``needs_review`` (the journey's flag, also set when dispatch blocks a lead) it reads the
+    #: review queue itself.
+    has_open_review: bool | None = None
 
 
 _LIKE_ESCAPE = re.compile(r"([\\%_])")
@@ -447,28 +451,52 @@ def like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _search_conditions(term: str) -> ColumnElement[bool]:
+def _search_conditions(tenant_id: uuid.UUID, term: str) -> ColumnElement[bool]:
+    """The journey matches ``term`` in its company's name, CUI, email or phone, or in its own
+    email or WhatsApp number.
+
+    Written as ``j.id IN (journeys matched on their columns UNION journeys of companies matched
+    on theirs)``: an OR across the two joined tables cannot use an index, while each half of
+    the union is a BitmapOr over the trigram (GIN) indexes of one table."""
     j, c = GoldLeadJourney, GoldCompany
     pattern = like_pattern(term)
-    conditions: list[ColumnElement[bool]] = [
+    company: list[ColumnElement[bool]] = [
         c.denumire.ilike(pattern, escape="\\"),
         c.cui.ilike(pattern, escape="\\"),
         c.email_principal.ilike(pattern, escape="\\"),
+        c.telefon_principal.ilike(pattern, escape="\\"),
+    ]
+    journey: list[ColumnElement[bool]] = [
         j.email.ilike(pattern, escape="\\"),
         j.mobile_e164.ilike(pattern, escape="\\"),
-        c.telefon_principal.ilike(pattern, escape="\\"),
     ]
     compact = re.sub(r"[\s().\-/+]", "", term)
     if compact.upper().startswith("RO") and compact[2:].isdigit():
-        conditions.append(c.cui == compact[2:])
+        company.append(c.cui == compact[2:])
     if compact.isdigit() and len(compact) >= 6:
         # "0722 123 456", "0040722123456": match the E.164 numbers on their national digits.
         national = compact.lstrip("0")
         if national.startswith("40") and len(national) == 11:
             national = national[2:]
         digits = like_pattern(national)
-        conditions += [j.mobile_e164.like(digits, escape="\\"), c.telefon_principal.like(digits, escape="\\")]
-    return or_(*conditions)
+        journey.append(j.mobile_e164.like(digits, escape="\\"))
+        company.append(c.telefon_principal.like(digits, escape="\\"))
+    by_journey = select(j.id).where(j.tenant_id == tenant_id, or_(*journey))
+    by_company = (
+        select(j.id)
+        .join(c, c.id == j.lead_id)
+        .where(c.tenant_id == tenant_id, j.tenant_id == tenant_id, or_(*company))
+    )
+    return j.id.in_(union(by_journey, by_company))
+
+
+def _open_review_exists() -> Exists:
+    j, r = GoldLeadJourney, HumanReview
+    return (
+        select(r.id)
+        .where(r.tenant_id == j.tenant_id, r.lead_journey_id == j.id, r.status.in_(OPEN_REVIEW_STATUSES))
+        .exists()
+    )
 
 
 def _filter_conditions(tenant_id: uuid.UUID, f: LeadFilters) -> list[ColumnElement[bool]]:
@@ -486,6 +514,8 @@ def _filter_conditions(tenant_id: uuid.UUID, f: LeadFilters) -> list[ColumnEleme
         conditions.append(j.reply_count > 0 if f.has_reply else j.reply_count == 0)
     if f.needs_review is not None:
         conditions.append(j.requires_human_review.is_(f.needs_review))
+    if f.has_open_review is not None:
+        conditions.append(_open_review_exists() if f.has_open_review else ~_open_review_exists())
     if f.is_human_controlled is not None:
         conditions.append(j.is_human_controlled.is_(f.is_human_controlled))
     if f.min_sentiment is not None:
@@ -497,7 +527,7 @@ def _filter_conditions(tenant_id: uuid.UUID, f: LeadFilters) -> list[ColumnEleme
     if f.created_before is not None:
         conditions.append(j.created_at < f.created_before)
     if f.search:
-        conditions.append(_search_conditions(f.search))
+        conditions.append(_search_conditions(tenant_id, f.search))
     return conditions
 
 
@@ -515,21 +545,10 @@ def _order_by(sort_by: SortBy, order: SortOrder) -> list[Any]:
     return [primary.nulls_last(), tiebreak]
 
 
-async def list_leads(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    filters: LeadFilters,
-    *,
-    sort_by: SortBy,
-    order: SortOrder,
-    limit: int,
-    offset: int,
-) -> tuple[list[Any], int]:
-    """One page of journeys with their company, phone and sequence (one query), and the total
-    count under the same filters (a second query that joins the company only to search)."""
+def _rows_query(conditions: Sequence[ColumnElement[bool]]) -> Any:
+    """Journeys with their company, phone and sequence under ``conditions`` (unordered)."""
     j, c, p, s, e = GoldLeadJourney, GoldCompany, WaPhoneNumber, OutreachSequence, SequenceEnrollment
-    conditions = _filter_conditions(tenant_id, filters)
-    page = (
+    return (
         select(
             j,
             c,
@@ -545,16 +564,46 @@ async def list_leads(
         .outerjoin(s, s.id == j.current_sequence_id)
         .outerjoin(e, and_(e.lead_journey_id == j.id, e.sequence_id == j.current_sequence_id))
         .where(*conditions)
-        .order_by(*_order_by(sort_by, order))
-        .limit(limit)
-        .offset(offset)
     )
+
+
+async def list_leads(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    filters: LeadFilters,
+    *,
+    sort_by: SortBy,
+    order: SortOrder,
+    limit: int,
+    offset: int,
+) -> tuple[list[Any], int]:
+    """One page of journeys with their company, phone and sequence (one query), and the total
+    count under the same filters (a second query on the journeys alone)."""
+    j = GoldLeadJourney
+    conditions = _filter_conditions(tenant_id, filters)
+    page = _rows_query(conditions).order_by(*_order_by(sort_by, order)).limit(limit).offset(offset)
     rows: list[Any] = list((await session.execute(page)).all())
     count = select(func.count()).select_from(j)
-    if filters.search:
-        count = count.join(c, c.id == j.lead_id)
     total = int((await session.execute(count.where(*conditions))).scalar_one())
     return rows, total
+
+
+async def leads_after(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    filters: LeadFilters,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[Any]:
+    """The next ``limit`` journeys under ``filters`` in id order after the journey ``after``
+    (keyset paging: every page is one index range, however deep, for exports)."""
+    j = GoldLeadJourney
+    conditions = _filter_conditions(tenant_id, filters)
+    if after is not None:
+        conditions.append(j.id > after)
+    query = _rows_query(conditions).order_by(j.id.asc()).limit(limit)
+    return list((await session.execute(query)).all())
 
 
 async def get_company(
@@ -676,3 +725,18 @@ async def state_history(
 async def user_in_tenant(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> bool:
     found = await session.execute(select(User.id).where(User.tenant_id == tenant_id, User.id == user_id))
     return found.first() is not None
+
+
+async def company_names(
+    session: AsyncSession, tenant_id: uuid.UUID, journey_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """``{journey id: company name}`` of the tenant's journeys among ``journey_ids``."""
+    if not journey_ids:
+        return {}
+    j, c = GoldLeadJourney, GoldCompany
+    rows = await session.execute(
+        select(j.id, c.denumire)
+        .join(c, c.id == j.lead_id)
+        .where(j.tenant_id == tenant_id, j.id == _uuid_array(journey_ids))
+    )
+    return {row.id: row.denumire for row in rows}

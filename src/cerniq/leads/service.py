@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -279,6 +280,40 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
+def _normalised(filters: LeadFilters) -> LeadFilters:
+    if (
+        filters.min_sentiment is not None
+        and filters.max_sentiment is not None
+        and filters.min_sentiment > filters.max_sentiment
+    ):
+        raise ValidationFailed("minSentiment is greater than maxSentiment")
+    return LeadFilters(
+        **{
+            **filters.__dict__,
+            "created_after": _aware(filters.created_after),
+            "created_before": _aware(filters.created_before),
+            "search": (filters.search or "").strip() or None,
+        }
+    )
+
+
+async def iter_leads(
+    session: AsyncSession, tenant_id: uuid.UUID, filters: LeadFilters, *, batch: int = 1000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every lead under ``filters`` (list item shape), ``batch`` at a time in id order: one
+    keyset-paged query per batch, never the whole result in memory (exports)."""
+    filters = _normalised(filters)
+    after: uuid.UUID | None = None
+    while True:
+        rows = await repository.leads_after(session, tenant_id, filters, after=after, limit=batch)
+        if not rows:
+            return
+        yield [_list_item(r) for r in rows]
+        if len(rows) < batch:
+            return
+        after = rows[-1][0].id
+
+
 async def list_leads(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -290,20 +325,7 @@ async def list_leads(
 ) -> dict[str, Any]:
     """One page of the tenant's leads: ``{"data": [...], "meta": {page, limit, total, pages,
     filters}}`` with the digest §6 item shape."""
-    if (
-        filters.min_sentiment is not None
-        and filters.max_sentiment is not None
-        and filters.min_sentiment > filters.max_sentiment
-    ):
-        raise ValidationFailed("minSentiment is greater than maxSentiment")
-    filters = LeadFilters(
-        **{
-            **filters.__dict__,
-            "created_after": _aware(filters.created_after),
-            "created_before": _aware(filters.created_before),
-            "search": (filters.search or "").strip() or None,
-        }
-    )
+    filters = _normalised(filters)
     rows, total = await repository.list_leads(
         session, tenant_id, filters, sort_by=sort_by, order=order, limit=page.limit, offset=page.offset
     )
@@ -321,6 +343,7 @@ async def list_leads(
         createdAfter=jsonable(filters.created_after),
         createdBefore=jsonable(filters.created_before),
         isHumanControlled=filters.is_human_controlled,
+        hasOpenReview=filters.has_open_review,
     )
     meta["filters"] = meta.get("filters", {})
     meta["sortBy"] = sort_by
@@ -474,3 +497,10 @@ async def update_lead(
             after=after,
         )
     return journey
+
+
+async def company_names(
+    session: AsyncSession, tenant_id: uuid.UUID, journey_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The company name of each of the tenant's journeys among ``journey_ids``."""
+    return await repository.company_names(session, tenant_id, journey_ids)

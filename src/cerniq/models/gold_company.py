@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cerniq.models.base import Base, TenantScoped, Timestamps, UUIDPk
@@ -16,7 +16,24 @@ class GoldCompany(UUIDPk, TenantScoped, Timestamps, EagerDefaults, Base):
     registry data, main email and phone, and the reachability checks done upstream."""
 
     __tablename__ = "gold_companies"
-    __table_args__ = (UniqueConstraint("tenant_id", "cui"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "cui"),
+        # The lead search (ILIKE '%term%'): trigram indexes, migration 0002.
+        *(
+            Index(
+                f"ix_gold_companies_{name}_trgm",
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+            )
+            for name, column in (
+                ("denumire", "denumire"),
+                ("cui", "cui"),
+                ("email", "email_principal"),
+                ("telefon", "telefon_principal"),
+            )
+        ),
+    )
 
     denumire: Mapped[str] = mapped_column(Text)
     cui: Mapped[str] = mapped_column(Text)

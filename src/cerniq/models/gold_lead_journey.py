@@ -72,6 +72,21 @@ class GoldLeadJourney(UUIDPk, TenantScoped, Timestamps, EagerDefaults, Base):
             "email",
             postgresql_where=text("email IS NOT NULL"),
         ),
+        # The lead list's search and filters (migration 0002).
+        Index(
+            "ix_gold_lead_journey_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_gold_lead_journey_mobile_trgm",
+            "mobile_e164",
+            postgresql_using="gin",
+            postgresql_ops={"mobile_e164": "gin_trgm_ops"},
+        ),
+        Index("ix_gold_lead_journey_tenant_channel", "tenant_id", "last_channel_used"),
+        Index("ix_gold_lead_journey_has_reply", "tenant_id", postgresql_where=text("reply_count > 0")),
     )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(
