@@ -213,7 +213,10 @@ class WorkerProcess:
             if self._wanted(q) or self.only is None or "phones" in (self.only or set())
         ]
         redis = get_queue_redis(self.settings)
-        share = await self._fair_share(len(wanted))
+        # A process told which phone queues to serve (``--queues q:wa:phone_01,...``) takes them
+        # all; processes serving "every phone" share the phones out evenly among themselves.
+        shared = self.only is None or "phones" in self.only
+        share = await self._fair_share(len(wanted)) if shared else len(wanted)
         for queue in wanted:
             key = lease_key(queue)
             if queue in self.phone_workers:
