@@ -117,11 +117,13 @@ def register(root: typer.Typer) -> None:
         ] = 30000,
     ) -> None:
         """Consume the queues and run the scheduler. Run as many as you like, on any host."""
+        from cerniq.kit.db import set_pre_ping
         from cerniq.worker.runner import run_worker
 
         settings = get_settings()
         configure_logging(settings)
         _install_uvloop()
+        set_pre_ping(False)  # a job that meets a dropped connection is retried
         names = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
         get_logger("cerniq.worker").info("worker.starting", queues=names or "all")
         asyncio.run(

@@ -19,6 +19,17 @@ from cerniq.config import Settings, get_settings
 AfterCommit = Callable[[], Awaitable[Any]]
 
 _engines: dict[str, AsyncEngine] = {}
+_pre_ping = True
+
+
+def set_pre_ping(enabled: bool) -> None:
+    """Whether engines created from now on test a pooled connection before each use.
+
+    The API keeps it (a request after a database restart then gets a fresh connection, not an
+    error). Worker processes turn it off: it is a round trip per transaction, a job that meets a
+    dropped connection fails and is retried, and the failed connection invalidates the pool."""
+    global _pre_ping
+    _pre_ping = enabled
 _makers: dict[str, async_sessionmaker[AsyncSession]] = {}
 
 
@@ -32,7 +43,7 @@ def get_engine(settings: Settings | None = None) -> AsyncEngine:
             url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=_pre_ping,
             connect_args={"server_settings": {"application_name": "cerniq", "timezone": "UTC"}},
         )
         _engines[url] = engine
