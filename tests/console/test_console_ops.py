@@ -461,3 +461,29 @@ async def test_many_failures_from_one_address_block_it(
         await sign_in(console, f"necunoscut{i}@ferma.ro", "parola-gresita")
     blocked = await sign_in(console, users["admin"])
     assert "error=too_many_attempts" in blocked.headers["location"]
+
+
+async def test_deactivating_or_demoting_a_user_applies_to_their_open_session(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    from cerniq.app import create_app
+    from cerniq.config import get_settings
+
+    transport = httpx.ASGITransport(app=create_app(get_settings()), client=("203.0.113.10", 50001))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        await sign_in(other, users["operator"])
+        await sign_in(console, users["admin"])
+        assert (await other.get("/console/leads")).status_code == 200
+        csrf = csrf_of((await console.get("/console/users")).text)
+        operator = await _user(users["operator"])
+        await console.post(f"/console/users/{operator.id}/deactivate", data={"csrf": csrf})
+        # the operator's cookie is still valid, but the user is not: back to the sign-in page
+        page = await other.get("/console/leads")
+        assert page.status_code == 303 and page.headers["location"].startswith("/console/login")
+
+        viewer = await _user(users["viewer"])
+        await console.post(f"/console/users/{viewer.id}/role", data={"csrf": csrf, "role": "admin"})
+        await sign_in(other, users["viewer"])
+        assert (await other.get("/console/users")).status_code == 200
+        await console.post(f"/console/users/{viewer.id}/role", data={"csrf": csrf, "role": "viewer"})
+        assert (await other.get("/console/users")).status_code == 403  # demoted at once

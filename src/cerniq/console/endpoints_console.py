@@ -158,7 +158,7 @@ async def set_language(lang: str, request: Request) -> Response:
 
 @router.get("/dashboard")
 async def dashboard(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found
@@ -217,7 +217,7 @@ def _activity_item(row: Any, lang: str) -> dict[str, Any]:
 async def events(request: Request) -> Response:
     """Server-sent events: ``activity`` events with the tenant's new or updated messages.
     ``?once=1`` sends the current backlog and ends (for scripts and tests)."""
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         raise Unauthorized("sign in to the console first")
     principal = found[0]

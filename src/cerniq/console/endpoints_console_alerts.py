@@ -58,7 +58,7 @@ def _page(raw: str | None) -> int:
 
 @router.get("/alerts")
 async def alerts_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

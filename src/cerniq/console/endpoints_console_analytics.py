@@ -139,7 +139,7 @@ async def _template_rows(
 
 @router.get("/analytics")
 async def analytics_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

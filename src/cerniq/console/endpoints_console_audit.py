@@ -64,7 +64,7 @@ def _cursor(raw: str) -> tuple[datetime, uuid.UUID] | None:
 
 @router.get("/audit")
 async def audit_log_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

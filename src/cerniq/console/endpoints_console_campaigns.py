@@ -74,7 +74,7 @@ def _rows(listing: dict[str, Any], deliverability: dict[str, Any]) -> list[dict[
 
 @router.get("/campaigns")
 async def campaigns_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

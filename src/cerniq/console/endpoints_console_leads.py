@@ -177,7 +177,7 @@ async def _choices(principal: Principal) -> tuple[list[Any], list[Any]]:
 
 @router.get("/leads")
 async def leads_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found
@@ -350,7 +350,7 @@ def _cell(value: Any) -> str:
 
 @router.get("/leads/export.csv")
 async def leads_export(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, _ = found
@@ -383,7 +383,7 @@ async def leads_export(request: Request) -> Response:
 
 @router.get("/leads/import")
 async def leads_import_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found
@@ -419,7 +419,7 @@ async def leads_import(request: Request) -> Response:
             )
     except CerniqError as exc:
         return web.redirect(back, error=web.error_text(exc))
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     csrf = found[1] if found else ""
     result = report.to_dict()
     return await web.render(
@@ -439,7 +439,7 @@ async def leads_import(request: Request) -> Response:
 
 @router.get("/leads/{lead_id}")
 async def lead_page(lead_id: str, request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

@@ -32,7 +32,7 @@ i18n.add_strings(
 
 @router.get("/phones")
 async def phones_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

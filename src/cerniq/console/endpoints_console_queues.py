@@ -107,7 +107,7 @@ async def _audit(
 
 @router.get("/queues")
 async def queues_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found
@@ -192,7 +192,7 @@ async def queue_action(name: str, verb: str, request: Request) -> Response:
 
 @router.get("/queues/{name:path}")
 async def queue_page(name: str, request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

@@ -49,7 +49,7 @@ REVIEW_ACTIONS = {
 
 @router.get("/reviews")
 async def reviews_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

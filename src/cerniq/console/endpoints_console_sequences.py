@@ -105,7 +105,7 @@ async def _active_templates(tenant_id: Any) -> list[dict[str, Any]]:
 
 @router.get("/sequences")
 async def sequences_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found
@@ -128,7 +128,7 @@ async def sequences_page(request: Request) -> Response:
 
 @router.get("/sequences/{sequence_id}")
 async def sequence_page(sequence_id: str, request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

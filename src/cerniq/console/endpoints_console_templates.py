@@ -142,7 +142,7 @@ def _draft_of(form: dict[str, str]) -> dict[str, Any]:
 @router.post("/templates/preview")
 async def template_preview(request: Request) -> Response:
     principal, form = await web.guard(request, Role.VIEWER)
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     csrf = found[1] if found else ""
     draft = _draft_of(form)
     preview = preview_of(
@@ -241,7 +241,7 @@ async def _editor(
 
 @router.get("/templates")
 async def templates_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found
@@ -253,7 +253,7 @@ async def templates_page(request: Request) -> Response:
 
 @router.get("/templates/{template_id}")
 async def template_page(template_id: str, request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

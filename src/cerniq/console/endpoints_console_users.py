@@ -49,7 +49,7 @@ def _role(raw: str) -> Role:
 
 @router.get("/users")
 async def users_page(request: Request) -> Response:
-    found = web.signed_in(request)
+    found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found

@@ -9,6 +9,7 @@ A page module is ``console/endpoints_console_<page>.py`` with its own ``router``
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.auth.principal import Principal
 from cerniq.console import i18n
@@ -23,6 +25,7 @@ from cerniq.console import session as console_session
 from cerniq.errors import CerniqError, Forbidden, Unauthorized
 from cerniq.kit.db import transaction
 from cerniq.models.enums import PhoneStatus, Role
+from cerniq.models.user import User
 from cerniq.ops import emergency
 
 HERE = Path(__file__).parent
@@ -82,6 +85,19 @@ def safe_next(value: str | None, default: str = "/console/dashboard") -> str:
     return default
 
 
+async def current(session: AsyncSession, principal: Principal) -> Principal | None:
+    """The session's principal checked against its user row: None once the user is deactivated
+    or gone, otherwise with the user's current role (a demotion applies at once, not when the
+    12-hour session cookie expires). Token and local sessions are returned as they are."""
+    if principal.user_id is None:
+        return principal
+    user = await session.get(User, principal.user_id)
+    if user is None or not user.is_active or user.tenant_id != principal.tenant_id:
+        return None
+    role = Role(user.role)
+    return principal if role == principal.role else dataclasses.replace(principal, role=role)
+
+
 async def render(request: Request, name: str, principal: Principal, csrf: str, **context: Any) -> Response:
     """Render a page template with the common context plus ``context``."""
     lang = console_session.language(request)
@@ -114,9 +130,17 @@ async def render(request: Request, name: str, principal: Principal, csrf: str, *
     )
 
 
-def signed_in(request: Request) -> tuple[Principal, str] | None:
-    """The session's principal and CSRF token, or None without a valid session."""
-    return console_session.current(request)
+async def signed_in(request: Request) -> tuple[Principal, str] | None:
+    """The session's principal and CSRF token, or None without a valid session.
+
+    A user's session is checked against the user row on every request (see :func:`current`):
+    deactivating a user or changing their role takes effect at once."""
+    found = console_session.current(request)
+    if found is None:
+        return None
+    async with transaction() as session:
+        principal = await current(session, found[0])
+    return None if principal is None else (principal, found[1])
 
 
 def to_login(request: Request) -> RedirectResponse:
@@ -128,7 +152,7 @@ async def guard(request: Request, role: Role) -> tuple[Principal, dict[str, str]
 
     Repeated fields (checkboxes of a bulk action) are joined with commas; read them with
     :func:`form_list` on the raw form when the values matter one by one."""
-    found = signed_in(request)
+    found = await signed_in(request)
     if found is None:
         raise Unauthorized("sign in to the console first")
     principal, csrf = found
