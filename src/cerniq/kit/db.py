@@ -30,6 +30,8 @@ def set_pre_ping(enabled: bool) -> None:
     dropped connection fails and is retried, and the failed connection invalidates the pool."""
     global _pre_ping
     _pre_ping = enabled
+
+
 _makers: dict[str, async_sessionmaker[AsyncSession]] = {}
 
 

@@ -39,6 +39,7 @@ from cerniq.ops import alerts
 from cerniq.ops.system_state import emergency_stop
 from cerniq.quota.guardian import QuotaGuardian
 from cerniq.sequences import engine as sequences
+from cerniq.sequences import repository as sequences_repository
 from cerniq.templates.render import TemplateNotSendable, ensure_sendable, lead_variables, render
 from cerniq.templates.service import VariantCache
 from cerniq.templates.spintax import SpintaxError
@@ -144,6 +145,7 @@ async def _dispatch_batch(
         suppressed = await _suppressed(session, journeys)
         cache = _SequenceCache(session)
         cache.active, cache.enrolled = await repository.enrollments_of(session, [j.id for j in journeys])
+        cache.last_inbound = await sequences_repository.last_inbound_many(session, [j.id for j in journeys])
         exhausted_tenants: set[uuid.UUID] = set()
         for journey in journeys:
             try:
@@ -274,6 +276,7 @@ class _SequenceCache:
         self.active: dict[uuid.UUID, SequenceEnrollment] = {}
         self.enrolled: set[uuid.UUID] = set()
         self.new_enrollments: list[SequenceEnrollment] = []
+        self.last_inbound: dict[uuid.UUID, datetime] = {}
         self.variants = VariantCache(session)
 
     async def default(self, tenant_id: uuid.UUID) -> OutreachSequence | None:
@@ -332,7 +335,12 @@ async def _plan(
     if sequence is None or not sequence.is_active:
         return None
     decision = await sequences.resolve_step(
-        session, journey, enrollment, sequence, await cache.steps_of(sequence.id)
+        session,
+        journey,
+        enrollment,
+        sequence,
+        await cache.steps_of(sequence.id),
+        last_inbound=cache.last_inbound,
     )
     if decision.completed:
         report.completed += 1

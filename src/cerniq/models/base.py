@@ -10,6 +10,8 @@ from sqlalchemy import DateTime, ForeignKey, MetaData, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from cerniq.kit.clock import utcnow
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -36,9 +38,13 @@ class UUIDPk:
 
 
 class Timestamps:
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), nullable=False)
+    """``created_at`` / ``updated_at``, set by the application (the database default covers rows
+    written by hand). Values known before the statement keep the ORM from asking for them back
+    with RETURNING, so a flush of many changed rows is one batched statement, not one per row."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
-        server_default=func.now(), onupdate=func.now(), nullable=False
+        default=utcnow, server_default=func.now(), onupdate=utcnow, nullable=False
     )
 
 

@@ -90,7 +90,12 @@ def created_now() -> MappedColumn[Any]:
 
 
 class EagerDefaults:
-    """Fetch server-generated values (defaults, ``updated_at``) with RETURNING on INSERT and
-    UPDATE, so async code never triggers a lazy load by reading them after a flush."""
+    """Fetch server-generated defaults with RETURNING on INSERT, so async code never triggers a
+    lazy load by reading them after a flush.
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
+    Not on UPDATE ("auto"): ``updated_at`` is set by the application, and the one value the
+    database computes on update (``gold_lead_journey.engagement_stage``) is never read in Python.
+    Fetching it made every changed row its own ``UPDATE ... RETURNING`` round trip; without it a
+    flush of many rows is one batched statement."""
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": "auto"}

@@ -16,6 +16,7 @@ from sqlalchemy import SmallInteger, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cerniq.kit.clock import utcnow
 from cerniq.models.columns import (
     CHANNEL,
     MESSAGE_DIRECTION,
@@ -90,5 +91,6 @@ class CommunicationLogColumns:
     clicked_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
     created_by: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    # set by the application (see models.base.Timestamps): a batch of new rows is one INSERT
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now(), onupdate=utcnow)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cerniq.kit.clock import utcnow
 from cerniq.models.base import Base
 from cerniq.models.columns import EagerDefaults, json_object
 
@@ -24,5 +25,5 @@ class SystemState(EagerDefaults, Base):
         ForeignKey("tenants.id", ondelete="CASCADE"), index=True
     )
     value: Mapped[dict[str, Any]] = json_object()
-    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now(), onupdate=utcnow)
     updated_by: Mapped[str | None] = mapped_column(Text)

@@ -15,7 +15,7 @@ hold.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -102,16 +102,26 @@ async def skip_reason(
     journey: GoldLeadJourney,
     enrollment: SequenceEnrollment,
     step: OutreachSequenceStep,
+    *,
+    last_inbound: Mapping[uuid.UUID, datetime] | None = None,
 ) -> str | None:
-    """``REPLIED`` or ``OPENED`` when the step's skip condition holds, else None."""
+    """``REPLIED`` or ``OPENED`` when the step's skip condition holds, else None.
+
+    ``last_inbound`` (from :func:`repository.last_inbound_many`, for a batch) saves the
+    per-lead query for inbound messages: a lead absent from it never wrote to us."""
     if step.skip_if_replied:
         since = enrollment.enrolled_at
         if enrollment.replies > 0 or (
             journey.last_reply_at is not None and since is not None and journey.last_reply_at >= since
         ):
             return "REPLIED"
-        if since is not None and await repository.replied_since(session, journey.id, since):
-            return "REPLIED"
+        if since is not None:
+            if last_inbound is not None:
+                last = last_inbound.get(journey.id)
+                if last is not None and last >= since:
+                    return "REPLIED"
+            elif await repository.replied_since(session, journey.id, since):
+                return "REPLIED"
     if step.skip_if_opened and (
         enrollment.opens > 0 or await repository.enrollment_opened(session, enrollment.id)
     ):
@@ -127,6 +137,7 @@ async def resolve_step(
     steps: Sequence[OutreachSequenceStep],
     *,
     now: datetime | None = None,
+    last_inbound: Mapping[uuid.UUID, datetime] | None = None,
 ) -> StepDecision:
     """The step of ``enrollment`` due now, after applying skip conditions.
 
@@ -143,7 +154,7 @@ async def resolve_step(
         if step is None:
             await complete(session, journey, enrollment)
             return StepDecision(None, tuple(skipped), completed=True)
-        if await skip_reason(session, journey, enrollment, step) is None:
+        if await skip_reason(session, journey, enrollment, step, last_inbound=last_inbound) is None:
             return StepDecision(step, tuple(skipped))
         skipped.append(step.step_number)
         enrollment.current_step = step.step_number
