@@ -43,6 +43,8 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/console/audit", "audit"),
     ("/console/users", "users"),
 )
+# The pages only an admin may open (their handlers answer 403 to anyone else): not in their nav.
+ADMIN_ONLY: frozenset[str] = frozenset({"/console/audit", "/console/users"})
 
 
 def tile_class(phone: dict[str, Any]) -> str:
@@ -103,6 +105,7 @@ async def render(request: Request, name: str, principal: Principal, csrf: str, *
             "is_admin": principal.has(Role.ADMIN),
             "stop": stop_state,
             "nav": NAV,
+            "admin_only": ADMIN_ONLY,
             "dt": lambda v: i18n.format_datetime(v, lang),
             "num": lambda v, d=0: i18n.format_number(v, lang, d),
             "pct": lambda v: i18n.format_percent(v, lang),
