@@ -117,6 +117,24 @@ async def render(request: Request, name: str, principal: Principal, csrf: str, *
     )
 
 
+i18n.add_strings(
+    {
+        "forbidden_admin": {
+            "ro": "Această pagină este doar pentru administratori.",
+            "en": "This page is for admins only.",
+        },
+    }
+)
+
+
+async def forbidden(request: Request, principal: Principal, csrf: str, message: str) -> Response:
+    """A page the principal may not open: a 403 in the console's frame with a readable
+    ``message`` (a string key) and the way back, rather than an API error body."""
+    page = await render(request, "forbidden.html", principal, csrf, message=message)
+    page.status_code = 403
+    return page
+
+
 def signed_in(request: Request) -> tuple[Principal, str] | None:
     """The session's principal and CSRF token, or None without a valid session."""
     return console_session.current(request)
