@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from cerniq.config import get_settings
 from cerniq.console import i18n, web
 from cerniq.console.repository_ops import AuditFilters, audit_page
-from cerniq.errors import Forbidden, ValidationFailed
+from cerniq.errors import ValidationFailed
 from cerniq.kit.db import transaction
 from cerniq.models.enums import Role
 
@@ -69,7 +69,7 @@ async def audit_log_page(request: Request) -> Response:
         return web.to_login(request)
     principal, csrf = found
     if not principal.has(Role.ADMIN):
-        raise Forbidden("the audit log needs the admin role", details={"role": principal.role.value})
+        return await web.forbidden(request, principal, csrf, "forbidden_admin")
     q = request.query_params
     params = {k: (q.get(k) or "").strip()[:200] for k in ("action", "actor", "entity", "from", "to")}
     tz = get_settings().tz

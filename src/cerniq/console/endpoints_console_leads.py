@@ -102,6 +102,7 @@ i18n.add_strings(
         "leads_best_phone": {"ro": "Cel mai potrivit telefon activ", "en": "Best active phone"},
         "leads_change_state": {"ro": "Schimbă stadiul", "en": "Change state"},
         "leads_new_state": {"ro": "Stadiu nou", "en": "New state"},
+        "leads_state_reason": {"ro": "Justificarea schimbării", "en": "Reason for the change"},
         "leads_enroll": {"ro": "Înscrie", "en": "Enroll"},
         "leads_history": {"ro": "Istoricul stadiilor", "en": "State history"},
         "leads_when": {"ro": "Când", "en": "When"},

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from cerniq.auth import users as users_service
 from cerniq.console import i18n, web
 from cerniq.console.repository_ops import users_of
-from cerniq.errors import CerniqError, Forbidden, ValidationFailed
+from cerniq.errors import CerniqError, ValidationFailed
 from cerniq.kit.db import transaction
 from cerniq.models.enums import Role
 
@@ -54,7 +54,7 @@ async def users_page(request: Request) -> Response:
         return web.to_login(request)
     principal, csrf = found
     if not principal.has(Role.ADMIN):
-        raise Forbidden("managing users needs the admin role", details={"role": principal.role.value})
+        return await web.forbidden(request, principal, csrf, "forbidden_admin")
     async with transaction() as session:
         people = await users_of(session, principal.tenant_id)
     return await web.render(

@@ -46,6 +46,8 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/console/audit", "audit"),
     ("/console/users", "users"),
 )
+# The pages only an admin may open (their handlers answer 403 to anyone else): not in their nav.
+ADMIN_ONLY: frozenset[str] = frozenset({"/console/audit", "/console/users"})
 
 
 def tile_class(phone: dict[str, Any]) -> str:
@@ -119,6 +121,7 @@ async def render(request: Request, name: str, principal: Principal, csrf: str, *
             "is_admin": principal.has(Role.ADMIN),
             "stop": stop_state,
             "nav": NAV,
+            "admin_only": ADMIN_ONLY,
             "dt": lambda v: i18n.format_datetime(v, lang),
             "num": lambda v, d=0: i18n.format_number(v, lang, d),
             "pct": lambda v: i18n.format_percent(v, lang),
@@ -128,6 +131,24 @@ async def render(request: Request, name: str, principal: Principal, csrf: str, *
             **context,
         },
     )
+
+
+i18n.add_strings(
+    {
+        "forbidden_admin": {
+            "ro": "Această pagină este doar pentru administratori.",
+            "en": "This page is for admins only.",
+        },
+    }
+)
+
+
+async def forbidden(request: Request, principal: Principal, csrf: str, message: str) -> Response:
+    """A page the principal may not open: a 403 in the console's frame with a readable
+    ``message`` (a string key) and the way back, rather than an API error body."""
+    page = await render(request, "forbidden.html", principal, csrf, message=message)
+    page.status_code = 403
+    return page
 
 
 async def signed_in(request: Request) -> tuple[Principal, str] | None:
