@@ -71,12 +71,15 @@ async def transition(
     trigger: str,
     reason: str | None = None,
     actor: str = "system",
+    already_locked: bool = False,
 ) -> bool:
     """Move ``journey`` to ``to_state``; the only way any code changes a lead's state.
 
     Locks the journey row (``SELECT ... FOR UPDATE``) and validates against the state the
     database holds, so two concurrent callers (a reply webhook and an operator) are serialized
-    and the second one sees the first one's result. Returns True when the state changed (the
+    and the second one sees the first one's result. A caller that loaded ``journey`` with
+    ``FOR UPDATE`` in this transaction passes ``already_locked=True``: the object then holds the
+    state the database holds, and the extra round trip is skipped. Returns True when the state changed (the
     journey's ``previous_state``, ``current_state``, ``state_changed_at``,
     ``state_change_reason`` and, for CONVERTED, ``converted_at`` are set and a
     ``lead_state_history`` row is added), False when the lead already is in ``to_state``.
@@ -91,10 +94,16 @@ async def transition(
     if journey.id is None:  # a new journey: give it its row (and id) first
         await session.flush()
     locked = (
-        await session.execute(
-            select(GoldLeadJourney.current_state).where(GoldLeadJourney.id == journey.id).with_for_update()
-        )
-    ).scalar_one_or_none()
+        None
+        if already_locked
+        else (
+            await session.execute(
+                select(GoldLeadJourney.current_state)
+                .where(GoldLeadJourney.id == journey.id)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+    )
     current = LeadState(locked) if locked is not None else LeadState(journey.current_state)
     if current == target:
         return False

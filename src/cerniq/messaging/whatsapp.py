@@ -585,7 +585,12 @@ async def _record_sent(
         # every change above) and its history row together.
         if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
             await transition(
-                session, journey, LeadState.CONTACTED_WA, trigger="SEND", reason="first WhatsApp message"
+                session,
+                journey,
+                LeadState.CONTACTED_WA,
+                trigger="SEND",
+                reason="first WhatsApp message",
+                already_locked=True,  # lock_message_and_journey above
             )
         if message.phone_id:
             await repository.count_phone_send(session, message.phone_id, sent_at)

@@ -312,7 +312,14 @@ async def after_send(
     if enrollment_id is None or step_number is None:
         journey.next_action_at = None
         return
-    enrollment = await session.get(SequenceEnrollment, enrollment_id)
+    found = (
+        await session.execute(
+            select(SequenceEnrollment, OutreachSequence)
+            .outerjoin(OutreachSequence, OutreachSequence.id == SequenceEnrollment.sequence_id)
+            .where(SequenceEnrollment.id == enrollment_id)
+        )
+    ).one_or_none()
+    enrollment, sequence = (found[0], found[1]) if found is not None else (None, None)
     if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
         journey.next_action_at = None
         return
@@ -324,7 +331,6 @@ async def after_send(
     if following is None:
         await complete(session, journey, enrollment)
         return
-    sequence = await session.get(OutreachSequence, enrollment.sequence_id)
     due = sent_at + step_delay(following)
     if sequence is None or sequence.respect_business_hours:
         due = BusinessClock.from_settings(get_settings()).next_opening(due)
