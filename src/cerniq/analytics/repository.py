@@ -21,8 +21,8 @@ from cerniq.models import (
     WaPhoneNumber,
 )
 from cerniq.models.enums import Channel, Direction, LeadState, MessageStatus
+from cerniq.replies.bands import POSITIVE_REPLY_SCORE
 
-POSITIVE_SENTIMENT = 1  # sentiment_score (-100..100) at or above which a reply counts as positive
 NOT_SENT = (
     MessageStatus.QUEUED,
     MessageStatus.SENDING,
@@ -99,7 +99,7 @@ async def message_figures(
         n(and_(out_, warm, _between(m.c.opened_at, start, end))).label("email_warm_opens"),
         func.count(distinct(m.c.lead_journey_id)).filter(and_(in_, created)).label("leads_replied"),
         func.count(distinct(m.c.lead_journey_id))
-        .filter(and_(in_, created, m.c.sentiment_score >= POSITIVE_SENTIMENT))
+        .filter(and_(in_, created, m.c.sentiment_score >= POSITIVE_REPLY_SCORE))
         .label("leads_positive_replies"),
         func.avg(m.c.sentiment_score).filter(and_(in_, created)).label("sentiment_avg"),
     )
@@ -208,7 +208,7 @@ async def breakdown(
             outbound.c.key,
             func.count(distinct(inbound.c.lead_journey_id)).label("replied"),
             func.count(distinct(inbound.c.lead_journey_id))
-            .filter(inbound.c.sentiment_score >= POSITIVE_SENTIMENT)
+            .filter(inbound.c.sentiment_score >= POSITIVE_REPLY_SCORE)
             .label("positive"),
         )
         .join(

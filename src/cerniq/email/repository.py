@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerniq.kit.clock import utcnow
 from cerniq.models import (
     EmailCampaign,
     GoldCommunicationLog,
@@ -277,7 +278,7 @@ async def skip_queued_to(
             GoldCommunicationLog.status == MessageStatus.QUEUED,
             func.lower(GoldCommunicationLog.email).in_([e.lower() for e in emails]),
         )
-        .values(status=MessageStatus.SKIPPED, error_code=reason, status_updated_at=func.now())
+        .values(status=MessageStatus.SKIPPED, error_code=reason, status_updated_at=utcnow())
         .returning(GoldCommunicationLog.id)
     )
     return [r[0] for r in result]

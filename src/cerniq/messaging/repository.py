@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from cerniq.kit.clock import utcnow
 from cerniq.models import (
     GoldCommunicationLog,
     GoldLeadJourney,
@@ -116,7 +117,7 @@ async def set_status(
     await session.execute(
         update(GoldCommunicationLog)
         .where(GoldCommunicationLog.id == message_id)
-        .values(status=status, status_updated_at=func.now(), **values)
+        .values(status=status, status_updated_at=utcnow(), **values)
     )
 
 

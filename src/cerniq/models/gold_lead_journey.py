@@ -6,8 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Computed, ForeignKey, Index, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Computed, ForeignKey, Index, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cerniq.models.base import Base, TenantScoped, Timestamps, UUIDPk
 from cerniq.models.columns import (
@@ -161,3 +162,11 @@ class GoldLeadJourney(UUIDPk, TenantScoped, Timestamps, EagerDefaults, Base):
     tags: Mapped[list[Any]] = json_list()
     custom_fields: Mapped[dict[str, Any]] = json_object()
     internal_notes: Mapped[str | None] = mapped_column(Text)
+
+
+@event.listens_for(GoldLeadJourney, "after_update")
+def _engagement_stage_follows_state(_mapper: Any, _connection: Any, target: GoldLeadJourney) -> None:
+    """``engagement_stage`` is generated from ``current_state`` by the database. UPDATEs do not
+    fetch it back (that would make every row of a batch its own round trip), so it is set here
+    to the value the database computed, and stays readable after a flush without a lazy load."""
+    set_committed_value(target, "engagement_stage", target.current_state)

@@ -165,7 +165,7 @@ async def resolve_condition(
     result = await session.execute(
         update(Alert)
         .where(Alert.dedup_key == dedup_key(alert_type, subject, tenant_id), Alert.status.in_(OPEN_STATES))
-        .values(status=AlertStatus.RESOLVED, resolved_at=at or func.now(), resolved_by=resolved_by)
+        .values(status=AlertStatus.RESOLVED, resolved_at=at or utcnow(), resolved_by=resolved_by)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 

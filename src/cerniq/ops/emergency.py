@@ -86,7 +86,7 @@ async def stop(session: AsyncSession, principal: Principal, reason: str) -> dict
         for r in await session.execute(
             update(OutreachSequence)
             .where(OutreachSequence.is_active.is_(True))
-            .values(is_active=False, updated_at=func.now())
+            .values(is_active=False, updated_at=utcnow())
             .returning(OutreachSequence.id, OutreachSequence.tenant_id, OutreachSequence.name)
         )
     ]

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerniq.kit.clock import utcnow
 from cerniq.models import GoldLeadJourney, PhoneIncident, WaPhoneNumber, WaQuotaUsage
 from cerniq.models.enums import PhoneStatus
 
@@ -87,7 +88,7 @@ async def set_status(session: AsyncSession, phone_id: str, status: PhoneStatus, 
         .values(
             status=status,
             status_reason=reason,
-            status_changed_at=func.now(),
+            status_changed_at=utcnow(),
             is_online=status in (PhoneStatus.ACTIVE, PhoneStatus.PAUSED),
         )
     )

@@ -55,10 +55,11 @@ from cerniq.providers.llm.client import build_analyzer, build_drafter
 from cerniq.quota.guardian import QuotaGuardian
 from cerniq.replies import repository
 from cerniq.replies.analyzer import Analysis, AnalysisContext, Intent, Route, Routing, route, to_api
+from cerniq.replies.bands import POSITIVE_REPLY_SCORE
 from cerniq.replies.offline import OfflineAnalyzer, analyze_text
 from cerniq.replies.responder import NoDraftForOptOutError
 from cerniq.sequences import engine as sequences
-from cerniq.templates.service import POSITIVE_REPLY_SCORE, Outcome, record_message_outcome, record_reply
+from cerniq.templates.service import Outcome, record_message_outcome, record_reply
 from cerniq.worker import names
 from cerniq.worker.enqueue import enqueue_after_commit
 

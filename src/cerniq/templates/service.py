@@ -24,13 +24,13 @@ from cerniq.errors import Conflict, NotFound, ValidationFailed
 from cerniq.kit.pagination import PageParams
 from cerniq.models import GoldCommunicationLog, GoldCompany, GoldContact, OutreachTemplate, TemplateVersion
 from cerniq.models.enums import Channel
+from cerniq.replies.bands import POSITIVE_REPLY_SCORE
 from cerniq.templates import repository
 from cerniq.templates.render import STANDARD_VARIABLES, LintIssue, lead_variables, lint, render
 from cerniq.templates.spintax import SpintaxError, Template, Variable, parse
 
 EMAIL_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL_COLD, Channel.EMAIL_WARM)
 TEMPLATE_CHANNELS: tuple[Channel, ...] = (Channel.WHATSAPP, *EMAIL_CHANNELS)
-POSITIVE_REPLY_SCORE = 50
 """A reply whose sentiment score is at least this counts as positive (DESIGN §9 routing)."""
 
 # Lint issues that block saving: the text does not parse, or there is no text at all. The rest

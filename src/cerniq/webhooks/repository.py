@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Text, cast, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerniq.kit.clock import utcnow
 from cerniq.models import GoldCommunicationLog, GoldLeadJourney, Tenant, WaPhoneNumber, WebhookEvent
 from cerniq.models.enums import Channel, Direction, MessageStatus, WebhookStatus
 
@@ -45,7 +46,7 @@ async def insert_event(
             headers=headers,
             status=status,
             error=error,
-            processed_at=func.now() if status != WebhookStatus.RECEIVED else None,
+            processed_at=utcnow() if status != WebhookStatus.RECEIVED else None,
         )
         .on_conflict_do_nothing(index_elements=["provider", "event_key"])
         .returning(WebhookEvent.id)
@@ -119,7 +120,7 @@ async def set_outcome(
             status=status,
             error=error,
             attempts=WebhookEvent.attempts + attempts_increment,
-            processed_at=func.now() if status != WebhookStatus.RECEIVED else None,
+            processed_at=utcnow() if status != WebhookStatus.RECEIVED else None,
         )
     )
 
