@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from cerniq.auth.principal import Principal
@@ -469,32 +470,28 @@ async def lead_page(lead_id: str, request: Request) -> Response:
 @router.post("/leads/{lead_id}/takeover")
 async def lead_takeover(lead_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = f"/console/leads/{lead_id}"
-    try:
-        async with transaction() as session:
-            journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
-            reason = form.get("reason", "").strip() or "console takeover"
-            await takeover.take_over(
-                session, principal, journey, reason=reason, user_agent=request.headers.get("user-agent")
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
+        reason = form.get("reason", "").strip() or "console takeover"
+        await takeover.take_over(
+            session, principal, journey, reason=reason, user_agent=request.headers.get("user-agent")
+        )
+
+    return await web.act(f"/console/leads/{lead_id}", work)
 
 
 @router.post("/leads/{lead_id}/release")
 async def lead_release(lead_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = f"/console/leads/{lead_id}"
-    try:
-        async with transaction() as session:
-            journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
-            await takeover.release(
-                session, principal, journey, return_to_automation=form.get("returnToAutomation") == "1"
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
+        await takeover.release(
+            session, principal, journey, return_to_automation=form.get("returnToAutomation") == "1"
+        )
+
+    return await web.act(f"/console/leads/{lead_id}", work)
 
 
 @router.post("/leads/{lead_id}/send")
@@ -507,30 +504,25 @@ async def lead_send(lead_id: str, request: Request) -> Response:
         return web.redirect(back, error="VALIDATION_ERROR: the message is empty")
     if channel not in (Channel.WHATSAPP.value, Channel.EMAIL_WARM.value):
         return web.redirect(back, error="VALIDATION_ERROR: channel is WHATSAPP or EMAIL_WARM")
-    try:
-        async with transaction() as session:
-            journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
-            await takeover.send_message(
-                session, principal, journey, channel=Channel(channel), content=content
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
+        await takeover.send_message(session, principal, journey, channel=Channel(channel), content=content)
+
+    return await web.act(back, work)
 
 
 @router.post("/leads/{lead_id}/reassign-phone")
 async def lead_reassign_phone(lead_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = f"/console/leads/{lead_id}"
-    try:
-        async with transaction() as session:
-            journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
-            await takeover.reassign_phone(
-                session, principal, journey, phone_id=form.get("phoneId", "").strip() or None
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
+        await takeover.reassign_phone(
+            session, principal, journey, phone_id=form.get("phoneId", "").strip() or None
+        )
+
+    return await web.act(f"/console/leads/{lead_id}", work)
 
 
 @router.post("/leads/{lead_id}/state")
@@ -545,14 +537,8 @@ async def lead_change_state(lead_id: str, request: Request) -> Response:
         return web.redirect(back, error="VALIDATION_ERROR: a reason is required to change a lead's state")
     if len(reason) > 500:
         return web.redirect(back, error="VALIDATION_ERROR: the reason is longer than 500 characters")
-    try:
-        async with transaction() as session:
-            await leads_service.update_lead(
-                session, principal, lead_id, LeadPatch(currentState=LeadState(raw), reason=reason)
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    patch = LeadPatch(currentState=LeadState(raw), reason=reason)
+    return await web.act(back, lambda session: leads_service.update_lead(session, principal, lead_id, patch))
 
 
 @router.post("/leads/{lead_id}/enroll")
@@ -562,9 +548,6 @@ async def lead_enroll(lead_id: str, request: Request) -> Response:
     sequence_id = form.get("sequenceId", "").strip()
     if not sequence_id:
         return web.redirect(back, error="VALIDATION_ERROR: pick a sequence")
-    try:
-        async with transaction() as session:
-            await sequences_service.enroll_lead(session, principal, lead_id, sequence_id)
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    return await web.act(
+        back, lambda session: sequences_service.enroll_lead(session, principal, lead_id, sequence_id)
+    )
