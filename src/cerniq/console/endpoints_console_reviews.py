@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.console import i18n, web
+from cerniq.console.content_forms import validation_text
 from cerniq.console.repository_ops import users_of
 from cerniq.errors import ValidationFailed
 from cerniq.kit.db import transaction
@@ -98,12 +99,6 @@ async def resolve_review(review_id: uuid.UUID, request: Request) -> Response:
     )
 
 
-def _pydantic_text(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first.get("loc", ()))
-    return f"VALIDATION_ERROR: {field}: {first.get('msg', 'invalid')}"
-
-
 @router.post("/reviews/{review_id}/assign")
 async def assign_review(review_id: uuid.UUID, request: Request) -> Response:
     """Give the review to a user of the tenant (``userId`` = an id or ``me``)."""
@@ -141,7 +136,7 @@ async def escalate_review(review_id: uuid.UUID, request: Request) -> Response:
     try:
         body = EscalateBody(escalateTo=form.get("escalateTo", ""), reason=form.get("reason", ""))
     except ValidationError as exc:
-        return web.redirect(back, error=_pydantic_text(exc))
+        return web.redirect(back, error=validation_text(exc))
 
     async def work(session: AsyncSession) -> None:
         await reviews_service.escalate(
