@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.console import i18n, web
+from cerniq.console.content_forms import page_of
 from cerniq.errors import NotFound, ValidationFailed
 from cerniq.kit.clock import utcnow
 from cerniq.kit.db import transaction
@@ -50,20 +51,13 @@ i18n.add_strings(
 )
 
 
-def _page(raw: str | None) -> int:
-    try:
-        return max(1, min(int(raw or "1"), 10_000))
-    except ValueError:
-        return 1
-
-
 @router.get("/alerts")
 async def alerts_page(request: Request) -> Response:
     found = await web.signed_in(request)
     if found is None:
         return web.to_login(request)
     principal, csrf = found
-    page = _page(request.query_params.get("page"))
+    page = page_of(request.query_params.get("page"), most=10_000)
     async with transaction() as session:
         open_rows, open_total = await alerts.list_alerts(
             session, principal.tenant_id, statuses=list(alerts.OPEN_STATES), limit=OPEN_LIMIT

@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 
 from cerniq.auth.principal import Principal
 from cerniq.console import i18n, web
+from cerniq.console.content_forms import page_of
 from cerniq.errors import CerniqError, NotFound, ValidationFailed
 from cerniq.kit.db import transaction
 from cerniq.kit.pagination import PageParams
@@ -184,10 +185,7 @@ async def leads_page(request: Request) -> Response:
         return web.to_login(request)
     principal, csrf = found
     q = request.query_params
-    try:
-        page = min(max(1, int(q.get("page", "1"))), 1_000_000)
-    except ValueError:
-        page = 1
+    page = page_of(q.get("page"))
     sort_by = q.get("sortBy") or ""
     if sort_by not in SORTS:
         sort_by = "nextActionAt"

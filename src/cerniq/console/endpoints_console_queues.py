@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cerniq.auth.principal import Principal
 from cerniq.auth.service import record_audit
 from cerniq.console import web
+from cerniq.console.content_forms import page_of
 from cerniq.console.i18n import add_strings
 from cerniq.errors import CerniqError, NotFound, ValidationFailed
 from cerniq.kit.db import transaction
@@ -190,10 +191,7 @@ async def queue_page(name: str, request: Request) -> Response:
     if found is None:
         return web.to_login(request)
     principal, csrf = found
-    try:
-        page = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_of(request.query_params.get("page"))
     try:
         async with transaction() as session:
             name = await queue_admin.require_queue(session, name, principal.tenant_id)
