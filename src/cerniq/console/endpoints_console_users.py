@@ -51,12 +51,10 @@ def _role(raw: str) -> Role:
 
 @router.get("/users")
 async def users_page(request: Request) -> Response:
-    found = await web.signed_in(request)
-    if found is None:
-        return web.to_login(request)
+    found = await web.admin_page(request)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
-    if not principal.has(Role.ADMIN):
-        return await web.forbidden(request, principal, csrf, "forbidden_admin")
     async with transaction() as session:
         people = await users_of(session, principal.tenant_id)
     return await web.render(

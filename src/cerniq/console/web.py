@@ -171,6 +171,17 @@ def to_login(request: Request) -> RedirectResponse:
     return redirect("/console/login", next=request.url.path)
 
 
+async def admin_page(request: Request) -> tuple[Principal, str] | Response:
+    """The principal and CSRF token for a page of :data:`ADMIN_ONLY`, or the answer to give
+    instead: the sign-in redirect without a session, the 403 page to anyone but an admin."""
+    found = await signed_in(request)
+    if found is None:
+        return to_login(request)
+    if not found[0].has(Role.ADMIN):
+        return await forbidden(request, found[0], found[1], "forbidden_admin")
+    return found
+
+
 async def guard(request: Request, role: Role) -> tuple[Principal, dict[str, str]]:
     """The principal of a console POST after the session, CSRF and role checks, and its form.
 
