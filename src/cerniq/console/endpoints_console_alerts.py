@@ -45,7 +45,6 @@ i18n.add_strings(
         "alert_silence_for": {"ro": "Amuță pentru", "en": "Silence for"},
         "alert_silence_reason": {"ro": "Motiv (min. 3 caractere)", "en": "Reason (at least 3 characters)"},
         "alert_silenced_until": {"ro": "amuțită până la", "en": "silenced until"},
-        "alert_actions": {"ro": "Acțiuni", "en": "Actions"},
         "alert_resolved_at": {"ro": "Rezolvată", "en": "Resolved"},
     }
 )

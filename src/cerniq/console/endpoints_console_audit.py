@@ -31,8 +31,6 @@ i18n.add_strings(
         "audit_entity_type": {"ro": "Tip entitate", "en": "Entity type"},
         "audit_from": {"ro": "De la (zi)", "en": "From (day)"},
         "audit_to": {"ro": "Până la (zi, inclusiv)", "en": "To (day, inclusive)"},
-        "audit_at": {"ro": "Când", "en": "When"},
-        "audit_reason": {"ro": "Motiv", "en": "Reason"},
         "audit_change": {"ro": "Schimbare", "en": "Change"},
         "audit_none": {"ro": "Nicio înregistrare.", "en": "No entries."},
         "audit_older": {"ro": "Mai vechi", "en": "Older"},

@@ -29,7 +29,6 @@ i18n.add_strings(
         "cmp_none": {"ro": "Nicio campanie de e-mail.", "en": "No email campaigns."},
         "cmp_name": {"ro": "Campanie", "en": "Campaign"},
         "cmp_instantly": {"ro": "Stare Instantly", "en": "Instantly status"},
-        "cmp_leads": {"ro": "Lead-uri", "en": "Leads"},
         "cmp_sent": {"ro": "Trimise", "en": "Sent"},
         "cmp_bounced": {"ro": "Returnate", "en": "Bounced"},
         "cmp_bounce_rate": {"ro": "Rată de returnare", "en": "Bounce rate"},

@@ -93,7 +93,6 @@ i18n.add_strings(
         "leads_merged": {"ro": "Companii existente completate", "en": "Existing companies merged"},
         "leads_skipped": {"ro": "Rânduri sărite", "en": "Rows skipped"},
         "leads_journeys_created": {"ro": "Lead-uri noi", "en": "New leads"},
-        "leads_warnings": {"ro": "Avertismente", "en": "Warnings"},
         "leads_errors": {"ro": "Erori pe rânduri", "en": "Row errors"},
         "leads_line": {"ro": "Linia", "en": "Line"},
         "leads_field": {"ro": "Câmp", "en": "Field"},
@@ -105,14 +104,11 @@ i18n.add_strings(
         "leads_change_state": {"ro": "Schimbă stadiul", "en": "Change state"},
         "leads_new_state": {"ro": "Stadiu nou", "en": "New state"},
         "leads_state_reason": {"ro": "Justificarea schimbării", "en": "Reason for the change"},
-        "leads_enroll": {"ro": "Înscrie", "en": "Enroll"},
         "leads_history": {"ro": "Istoricul stadiilor", "en": "State history"},
-        "leads_when": {"ro": "Când", "en": "When"},
         "leads_from_to": {"ro": "Din → în", "en": "From → to"},
         "leads_trigger": {"ro": "Declanșator", "en": "Trigger"},
         "leads_actor": {"ro": "Cine", "en": "Who"},
         "leads_no_history": {"ro": "Niciun istoric.", "en": "No history."},
-        "leads_actions": {"ro": "Acțiuni", "en": "Actions"},
         "leads_current_sequence": {"ro": "Secvența curentă", "en": "Current sequence"},
     }
 )

@@ -22,9 +22,7 @@ i18n.add_strings(
     {
         "phone_incidents": {"ro": "Incidente recente", "en": "Recent incidents"},
         "phone_no_incidents": {"ro": "Niciun incident.", "en": "No incidents."},
-        "phone_incident_at": {"ro": "Când", "en": "When"},
         "phone_incident_kind": {"ro": "Tip", "en": "Kind"},
-        "phone_incident_reason": {"ro": "Motiv", "en": "Reason"},
         "phone_incident_actor": {"ro": "De către", "en": "By"},
         "phone_incident_resolved": {"ro": "Încheiat", "en": "Ended"},
     }

@@ -40,7 +40,6 @@ add_strings(
         "q_completed": {"ro": "Finalizate", "en": "Completed"},
         "q_paused": {"ro": "În pauză", "en": "Paused"},
         "q_running": {"ro": "Rulează", "en": "Running"},
-        "q_actions": {"ro": "Acțiuni", "en": "Actions"},
         "q_no_queues": {"ro": "Nicio coadă.", "en": "No queues."},
         "q_retry": {"ro": "Reîncearcă", "en": "Retry"},
         "q_retry_all_failed": {"ro": "Reîncearcă toate eșuatele", "en": "Retry all failed"},

@@ -38,7 +38,6 @@ _STEP_KEY = re.compile(r"^s(\d{1,2})_template$")
 i18n.add_strings(
     {
         "seq_new": {"ro": "Secvență nouă", "en": "New sequence"},
-        "seq_name": {"ro": "Nume", "en": "Name"},
         "seq_primary_channel": {"ro": "Canal principal", "en": "Primary channel"},
         "seq_first_template": {"ro": "Șablonul primului pas", "en": "First step's template"},
         "seq_create": {"ro": "Creează secvența", "en": "Create the sequence"},
@@ -48,7 +47,6 @@ i18n.add_strings(
         "seq_active": {"ro": "Activi", "en": "Active"},
         "seq_completed": {"ro": "Finalizați", "en": "Completed"},
         "seq_stopped": {"ro": "Opriți", "en": "Stopped"},
-        "seq_reply_rate": {"ro": "Rată de răspuns", "en": "Reply rate"},
         "seq_conversions": {"ro": "Conversii", "en": "Conversions"},
         "seq_messages_sent": {"ro": "Mesaje trimise", "en": "Messages sent"},
         "seq_default": {"ro": "implicită", "en": "default"},
@@ -77,12 +75,9 @@ i18n.add_strings(
             "en": "Lead ids (one a line or comma separated)",
         },
         "seq_or_filter": {"ro": "sau după filtru", "en": "or by filter"},
-        "seq_filter_state": {"ro": "Stadiu", "en": "State"},
         "seq_filter_search": {"ro": "Căutare (companie, CUI...)", "en": "Search (company, CUI...)"},
         "seq_filter_limit": {"ro": "Cel mult", "en": "At most"},
-        "seq_enroll_button": {"ro": "Înscrie", "en": "Enroll"},
         "seq_enroll_result": {"ro": "Înscriși: {n}; săriți: {s}.", "en": "Enrolled: {n}; skipped: {s}."},
-        "seq_warnings": {"ro": "Avertismente", "en": "Warnings"},
         "seq_back": {"ro": "Înapoi la secvențe", "en": "Back to sequences"},
         "seq_no_templates": {
             "ro": "Creați mai întâi un șablon activ.",

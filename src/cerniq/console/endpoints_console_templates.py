@@ -45,7 +45,6 @@ SAMPLE_VALUES = (
 i18n.add_strings(
     {
         "tpl_new": {"ro": "Șablon nou", "en": "New template"},
-        "tpl_name": {"ro": "Nume", "en": "Name"},
         "tpl_subject": {"ro": "Subiect (e-mail)", "en": "Subject (email)"},
         "tpl_content": {
             "ro": "Text (spintax: {a|b}, variabile: {{nume}})",
