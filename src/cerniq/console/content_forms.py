@@ -1,5 +1,5 @@
-"""Form helpers of the content pages (sequences, templates, campaigns): turning pydantic
-validation errors and bad numbers into the ``CODE: message`` notice the console shows."""
+"""Input helpers of the console pages: turning pydantic validation errors and bad numbers into
+the ``CODE: message`` notice the console shows, and reading a list's page number."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def int_field(form: dict[str, str], key: str, *, default: int | None = None) -> 
         raise ValueError(f"{key}: {raw!r} is not a whole number") from None
 
 
-def page_of(raw: str | None) -> int:
+def page_of(raw: str | None, most: int = 1_000_000) -> int:
+    """The page number of a list's ``?page=``: 1 when missing or not a number, at most ``most``."""
     try:
-        return max(1, int(raw or "1"))
+        return min(max(1, int(raw or "1")), most)
     except ValueError:
         return 1

@@ -10,9 +10,11 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.console import i18n, web
-from cerniq.errors import CerniqError, ValidationFailed
+from cerniq.console.content_forms import page_of
+from cerniq.errors import NotFound, ValidationFailed
 from cerniq.kit.clock import utcnow
 from cerniq.kit.db import transaction
 from cerniq.models.enums import AlertStatus, Role
@@ -43,17 +45,9 @@ i18n.add_strings(
         "alert_silence_for": {"ro": "Amuță pentru", "en": "Silence for"},
         "alert_silence_reason": {"ro": "Motiv (min. 3 caractere)", "en": "Reason (at least 3 characters)"},
         "alert_silenced_until": {"ro": "amuțită până la", "en": "silenced until"},
-        "alert_actions": {"ro": "Acțiuni", "en": "Actions"},
         "alert_resolved_at": {"ro": "Rezolvată", "en": "Resolved"},
     }
 )
-
-
-def _page(raw: str | None) -> int:
-    try:
-        return max(1, min(int(raw or "1"), 10_000))
-    except ValueError:
-        return 1
 
 
 @router.get("/alerts")
@@ -62,7 +56,7 @@ async def alerts_page(request: Request) -> Response:
     if found is None:
         return web.to_login(request)
     principal, csrf = found
-    page = _page(request.query_params.get("page"))
+    page = page_of(request.query_params.get("page"), most=10_000)
     async with transaction() as session:
         open_rows, open_total = await alerts.list_alerts(
             session, principal.tenant_id, statuses=list(alerts.OPEN_STATES), limit=OPEN_LIMIT
@@ -92,29 +86,27 @@ async def alerts_page(request: Request) -> Response:
 @router.post("/alerts/{alert_id}/{verb}")
 async def alert_action(alert_id: uuid.UUID, verb: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = "/console/alerts"
     note = (form.get("note") or "").strip()[:2000] or None
-    try:
-        async with transaction() as session:
-            if verb == "acknowledge":
-                await alerts.acknowledge(session, principal, alert_id, note=note)
-            elif verb == "resolve":
-                await alerts.resolve(session, principal, alert_id, note=note)
-            elif verb == "silence":
-                try:
-                    minutes = int(form.get("minutes", ""))
-                except ValueError:
-                    raise ValidationFailed("pick how long to silence the alert") from None
-                if not 1 <= minutes <= 43200:
-                    raise ValidationFailed("an alert can be silenced for 1 minute to 30 days")
-                reason = (form.get("reason") or "").strip()
-                if not 3 <= len(reason) <= 500:
-                    raise ValidationFailed("give a reason of at least 3 characters to silence an alert")
-                await alerts.silence(
-                    session, principal, alert_id, until=utcnow() + timedelta(minutes=minutes), reason=reason
-                )
-            else:
-                return web.redirect(back, error=f"NOT_FOUND: no alert action {verb!r}")
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        if verb == "acknowledge":
+            await alerts.acknowledge(session, principal, alert_id, note=note)
+        elif verb == "resolve":
+            await alerts.resolve(session, principal, alert_id, note=note)
+        elif verb == "silence":
+            try:
+                minutes = int(form.get("minutes", ""))
+            except ValueError:
+                raise ValidationFailed("pick how long to silence the alert") from None
+            if not 1 <= minutes <= 43200:
+                raise ValidationFailed("an alert can be silenced for 1 minute to 30 days")
+            reason = (form.get("reason") or "").strip()
+            if not 3 <= len(reason) <= 500:
+                raise ValidationFailed("give a reason of at least 3 characters to silence an alert")
+            await alerts.silence(
+                session, principal, alert_id, until=utcnow() + timedelta(minutes=minutes), reason=reason
+            )
+        else:
+            raise NotFound(f"no alert action {verb!r}")
+
+    return await web.act("/console/alerts", work)

@@ -46,7 +46,6 @@ add_strings(
         "an_email_cold": {"ro": "E-mail rece", "en": "Cold email"},
         "an_email_warm": {"ro": "E-mail cald", "en": "Warm email"},
         "an_sent_total": {"ro": "Trimise (total)", "en": "Sent (total)"},
-        "an_totals": {"ro": "Total", "en": "Total"},
         "an_per_phone": {"ro": "Pe telefon", "en": "Per phone"},
         "an_per_template": {"ro": "Pe șablon", "en": "Per template"},
         "an_per_sequence": {"ro": "Pe secvență", "en": "Per sequence"},

@@ -18,7 +18,6 @@ from cerniq.console import i18n, web
 from cerniq.console.repository_ops import AuditFilters, audit_page
 from cerniq.errors import ValidationFailed
 from cerniq.kit.db import transaction
-from cerniq.models.enums import Role
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -32,8 +31,6 @@ i18n.add_strings(
         "audit_entity_type": {"ro": "Tip entitate", "en": "Entity type"},
         "audit_from": {"ro": "De la (zi)", "en": "From (day)"},
         "audit_to": {"ro": "Până la (zi, inclusiv)", "en": "To (day, inclusive)"},
-        "audit_at": {"ro": "Când", "en": "When"},
-        "audit_reason": {"ro": "Motiv", "en": "Reason"},
         "audit_change": {"ro": "Schimbare", "en": "Change"},
         "audit_none": {"ro": "Nicio înregistrare.", "en": "No entries."},
         "audit_older": {"ro": "Mai vechi", "en": "Older"},
@@ -64,12 +61,10 @@ def _cursor(raw: str) -> tuple[datetime, uuid.UUID] | None:
 
 @router.get("/audit")
 async def audit_log_page(request: Request) -> Response:
-    found = await web.signed_in(request)
-    if found is None:
-        return web.to_login(request)
+    found = await web.admin_page(request)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
-    if not principal.has(Role.ADMIN):
-        return await web.forbidden(request, principal, csrf, "forbidden_admin")
     q = request.query_params
     params = {k: (q.get(k) or "").strip()[:200] for k in ("action", "actor", "entity", "from", "to")}
     tz = get_settings().tz

@@ -17,7 +17,6 @@ from fastapi.responses import Response
 from cerniq.console import i18n, web
 from cerniq.email import analytics as email_analytics
 from cerniq.email import campaigns as email_campaigns
-from cerniq.errors import CerniqError
 from cerniq.kit.db import transaction
 from cerniq.models.enums import Role
 
@@ -30,7 +29,6 @@ i18n.add_strings(
         "cmp_none": {"ro": "Nicio campanie de e-mail.", "en": "No email campaigns."},
         "cmp_name": {"ro": "Campanie", "en": "Campaign"},
         "cmp_instantly": {"ro": "Stare Instantly", "en": "Instantly status"},
-        "cmp_leads": {"ro": "Lead-uri", "en": "Leads"},
         "cmp_sent": {"ro": "Trimise", "en": "Sent"},
         "cmp_bounced": {"ro": "Returnate", "en": "Bounced"},
         "cmp_bounce_rate": {"ro": "Rată de returnare", "en": "Bounce rate"},
@@ -101,13 +99,15 @@ async def campaigns_page(request: Request) -> Response:
 @router.post("/campaigns/{campaign_id}/pause")
 async def campaign_pause(campaign_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    try:
-        async with transaction() as session:
-            result = await email_campaigns.pause_campaign(
-                session, principal, campaign_id, reason=form.get("reason", "").strip()[:500] or None
-            )
-    except CerniqError as exc:
-        return web.redirect(BACK, error=web.error_text(exc))
+    reason = form.get("reason", "").strip()[:500] or None
+    return await web.act(
+        BACK,
+        lambda session: email_campaigns.pause_campaign(session, principal, campaign_id, reason=reason),
+        then=_paused,
+    )
+
+
+def _paused(result: dict[str, Any]) -> Response:
     synced = result.get("instantly") or {}
     if synced.get("synced") is False:
         # Paused here; the next analytics cycle repeats the pause at Instantly.
@@ -118,11 +118,7 @@ async def campaign_pause(campaign_id: str, request: Request) -> Response:
 @router.post("/campaigns/{campaign_id}/resume")
 async def campaign_resume(campaign_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    try:
-        async with transaction() as session:
-            await email_campaigns.resume_campaign(
-                session, principal, campaign_id, reason=form.get("reason", "").strip()[:500] or None
-            )
-    except CerniqError as exc:
-        return web.redirect(BACK, error=web.error_text(exc))
-    return web.redirect(BACK, flash="done")
+    reason = form.get("reason", "").strip()[:500] or None
+    return await web.act(
+        BACK, lambda session: email_campaigns.resume_campaign(session, principal, campaign_id, reason=reason)
+    )

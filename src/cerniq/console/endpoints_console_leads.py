@@ -17,10 +17,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from cerniq.auth.principal import Principal
 from cerniq.console import i18n, web
+from cerniq.console.content_forms import page_of
 from cerniq.errors import CerniqError, NotFound, ValidationFailed
 from cerniq.kit.db import transaction
 from cerniq.kit.pagination import PageParams
@@ -91,7 +93,6 @@ i18n.add_strings(
         "leads_merged": {"ro": "Companii existente completate", "en": "Existing companies merged"},
         "leads_skipped": {"ro": "Rânduri sărite", "en": "Rows skipped"},
         "leads_journeys_created": {"ro": "Lead-uri noi", "en": "New leads"},
-        "leads_warnings": {"ro": "Avertismente", "en": "Warnings"},
         "leads_errors": {"ro": "Erori pe rânduri", "en": "Row errors"},
         "leads_line": {"ro": "Linia", "en": "Line"},
         "leads_field": {"ro": "Câmp", "en": "Field"},
@@ -103,14 +104,11 @@ i18n.add_strings(
         "leads_change_state": {"ro": "Schimbă stadiul", "en": "Change state"},
         "leads_new_state": {"ro": "Stadiu nou", "en": "New state"},
         "leads_state_reason": {"ro": "Justificarea schimbării", "en": "Reason for the change"},
-        "leads_enroll": {"ro": "Înscrie", "en": "Enroll"},
         "leads_history": {"ro": "Istoricul stadiilor", "en": "State history"},
-        "leads_when": {"ro": "Când", "en": "When"},
         "leads_from_to": {"ro": "Din → în", "en": "From → to"},
         "leads_trigger": {"ro": "Declanșator", "en": "Trigger"},
         "leads_actor": {"ro": "Cine", "en": "Who"},
         "leads_no_history": {"ro": "Niciun istoric.", "en": "No history."},
-        "leads_actions": {"ro": "Acțiuni", "en": "Actions"},
         "leads_current_sequence": {"ro": "Secvența curentă", "en": "Current sequence"},
     }
 )
@@ -183,10 +181,7 @@ async def leads_page(request: Request) -> Response:
         return web.to_login(request)
     principal, csrf = found
     q = request.query_params
-    try:
-        page = min(max(1, int(q.get("page", "1"))), 1_000_000)
-    except ValueError:
-        page = 1
+    page = page_of(q.get("page"))
     sort_by = q.get("sortBy") or ""
     if sort_by not in SORTS:
         sort_by = "nextActionAt"
@@ -469,32 +464,28 @@ async def lead_page(lead_id: str, request: Request) -> Response:
 @router.post("/leads/{lead_id}/takeover")
 async def lead_takeover(lead_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = f"/console/leads/{lead_id}"
-    try:
-        async with transaction() as session:
-            journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
-            reason = form.get("reason", "").strip() or "console takeover"
-            await takeover.take_over(
-                session, principal, journey, reason=reason, user_agent=request.headers.get("user-agent")
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
+        reason = form.get("reason", "").strip() or "console takeover"
+        await takeover.take_over(
+            session, principal, journey, reason=reason, user_agent=request.headers.get("user-agent")
+        )
+
+    return await web.act(f"/console/leads/{lead_id}", work)
 
 
 @router.post("/leads/{lead_id}/release")
 async def lead_release(lead_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = f"/console/leads/{lead_id}"
-    try:
-        async with transaction() as session:
-            journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
-            await takeover.release(
-                session, principal, journey, return_to_automation=form.get("returnToAutomation") == "1"
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
+        await takeover.release(
+            session, principal, journey, return_to_automation=form.get("returnToAutomation") == "1"
+        )
+
+    return await web.act(f"/console/leads/{lead_id}", work)
 
 
 @router.post("/leads/{lead_id}/send")
@@ -507,30 +498,25 @@ async def lead_send(lead_id: str, request: Request) -> Response:
         return web.redirect(back, error="VALIDATION_ERROR: the message is empty")
     if channel not in (Channel.WHATSAPP.value, Channel.EMAIL_WARM.value):
         return web.redirect(back, error="VALIDATION_ERROR: channel is WHATSAPP or EMAIL_WARM")
-    try:
-        async with transaction() as session:
-            journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
-            await takeover.send_message(
-                session, principal, journey, channel=Channel(channel), content=content
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
+        await takeover.send_message(session, principal, journey, channel=Channel(channel), content=content)
+
+    return await web.act(back, work)
 
 
 @router.post("/leads/{lead_id}/reassign-phone")
 async def lead_reassign_phone(lead_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = f"/console/leads/{lead_id}"
-    try:
-        async with transaction() as session:
-            journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
-            await takeover.reassign_phone(
-                session, principal, journey, phone_id=form.get("phoneId", "").strip() or None
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        journey = await leads_service.get_journey(session, principal.tenant_id, lead_id, for_update=True)
+        await takeover.reassign_phone(
+            session, principal, journey, phone_id=form.get("phoneId", "").strip() or None
+        )
+
+    return await web.act(f"/console/leads/{lead_id}", work)
 
 
 @router.post("/leads/{lead_id}/state")
@@ -545,14 +531,8 @@ async def lead_change_state(lead_id: str, request: Request) -> Response:
         return web.redirect(back, error="VALIDATION_ERROR: a reason is required to change a lead's state")
     if len(reason) > 500:
         return web.redirect(back, error="VALIDATION_ERROR: the reason is longer than 500 characters")
-    try:
-        async with transaction() as session:
-            await leads_service.update_lead(
-                session, principal, lead_id, LeadPatch(currentState=LeadState(raw), reason=reason)
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    patch = LeadPatch(currentState=LeadState(raw), reason=reason)
+    return await web.act(back, lambda session: leads_service.update_lead(session, principal, lead_id, patch))
 
 
 @router.post("/leads/{lead_id}/enroll")
@@ -562,9 +542,6 @@ async def lead_enroll(lead_id: str, request: Request) -> Response:
     sequence_id = form.get("sequenceId", "").strip()
     if not sequence_id:
         return web.redirect(back, error="VALIDATION_ERROR: pick a sequence")
-    try:
-        async with transaction() as session:
-            await sequences_service.enroll_lead(session, principal, lead_id, sequence_id)
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    return await web.act(
+        back, lambda session: sequences_service.enroll_lead(session, principal, lead_id, sequence_id)
+    )

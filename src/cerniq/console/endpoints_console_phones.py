@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.console import i18n, web
 from cerniq.errors import CerniqError, Forbidden, NotFound
@@ -21,9 +22,7 @@ i18n.add_strings(
     {
         "phone_incidents": {"ro": "Incidente recente", "en": "Recent incidents"},
         "phone_no_incidents": {"ro": "Niciun incident.", "en": "No incidents."},
-        "phone_incident_at": {"ro": "Când", "en": "When"},
         "phone_incident_kind": {"ro": "Tip", "en": "Kind"},
-        "phone_incident_reason": {"ro": "Motiv", "en": "Reason"},
         "phone_incident_actor": {"ro": "De către", "en": "By"},
         "phone_incident_resolved": {"ro": "Încheiat", "en": "Ended"},
     }
@@ -50,28 +49,22 @@ async def phones_page(request: Request) -> Response:
 @router.post("/phones/{phone_id}/{verb}")
 async def phone_action(phone_id: str, verb: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = "/console/phones"
-    try:
-        async with transaction() as session:
-            if verb == "pause":
-                await phone_actions.pause_phone(
-                    session, principal, phone_id, reason=form.get("reason") or None
-                )
-            elif verb == "resume":
-                await phone_actions.resume_phone(session, principal, phone_id)
-            elif verb == "recheck":
-                await phone_actions.reconnect_phone(session, principal, phone_id)
-            elif verb == "reassign":
-                if not principal.has(Role.ADMIN):
-                    raise Forbidden("reassigning a phone's leads needs the admin role")
-                await phone_actions.reassign_leads(session, principal, phone_id)
-            else:
-                raise NotFound(f"no phone action {verb!r}")
-    except Forbidden:
-        raise
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    if verb == "reassign" and not principal.has(Role.ADMIN):
+        raise Forbidden("reassigning a phone's leads needs the admin role")
+
+    async def work(session: AsyncSession) -> None:
+        if verb == "pause":
+            await phone_actions.pause_phone(session, principal, phone_id, reason=form.get("reason") or None)
+        elif verb == "resume":
+            await phone_actions.resume_phone(session, principal, phone_id)
+        elif verb == "recheck":
+            await phone_actions.reconnect_phone(session, principal, phone_id)
+        elif verb == "reassign":
+            await phone_actions.reassign_leads(session, principal, phone_id)
+        else:
+            raise NotFound(f"no phone action {verb!r}")
+
+    return await web.act("/console/phones", work)
 
 
 @router.post("/emergency/stop")
@@ -80,12 +73,7 @@ async def emergency_stop(request: Request) -> Response:
     back = web.safe_next(form.get("next"))
     if form.get("confirm") != "yes":
         return web.redirect(back, error="VALIDATION_ERROR: tick the confirmation to stop all outreach")
-    try:
-        async with transaction() as session:
-            await emergency.stop(session, principal, form.get("reason", ""))
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    return await web.act(back, lambda session: emergency.stop(session, principal, form.get("reason", "")))
 
 
 @router.post("/emergency/resume")

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cerniq.auth.principal import Principal
 from cerniq.auth.service import record_audit
 from cerniq.console import web
+from cerniq.console.content_forms import page_of
 from cerniq.console.i18n import add_strings
 from cerniq.errors import CerniqError, NotFound, ValidationFailed
 from cerniq.kit.db import transaction
@@ -39,7 +40,6 @@ add_strings(
         "q_completed": {"ro": "Finalizate", "en": "Completed"},
         "q_paused": {"ro": "În pauză", "en": "Paused"},
         "q_running": {"ro": "Rulează", "en": "Running"},
-        "q_actions": {"ro": "Acțiuni", "en": "Actions"},
         "q_no_queues": {"ro": "Nicio coadă.", "en": "No queues."},
         "q_retry": {"ro": "Reîncearcă", "en": "Retry"},
         "q_retry_all_failed": {"ro": "Reîncearcă toate eșuatele", "en": "Retry all failed"},
@@ -121,45 +121,41 @@ async def queues_page(request: Request) -> Response:
 @router.post("/dlq/retry")
 async def dlq_retry(request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = "/console/queues"
-    try:
-        async with transaction() as session:
-            if form.get("all") == "1":
-                results = [r.as_dict() for r in await queue_admin.dlq_retry_all()]
-            else:
-                try:
-                    index = int(form.get("index", ""))
-                except ValueError:
-                    raise ValidationFailed("choose the DLQ entry to retry") from None
-                if index < 0:
-                    raise ValidationFailed("choose the DLQ entry to retry")
-                results = [(await queue_admin.dlq_retry(index)).as_dict()]
-            await _audit(
-                session,
-                request,
-                principal,
-                "dlq.retry",
-                "dlq:outreach",
-                entity_type="queue",
-                after={"count": len(results)},
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        if form.get("all") == "1":
+            results = [r.as_dict() for r in await queue_admin.dlq_retry_all()]
+        else:
+            try:
+                index = int(form.get("index", ""))
+            except ValueError:
+                raise ValidationFailed("choose the DLQ entry to retry") from None
+            if index < 0:
+                raise ValidationFailed("choose the DLQ entry to retry")
+            results = [(await queue_admin.dlq_retry(index)).as_dict()]
+        await _audit(
+            session,
+            request,
+            principal,
+            "dlq.retry",
+            "dlq:outreach",
+            entity_type="queue",
+            after={"count": len(results)},
+        )
+
+    return await web.act("/console/queues", work)
 
 
 @router.post("/queues/{name:path}/jobs/{job_id}/retry")
 async def retry_job(name: str, job_id: str, request: Request) -> Response:
     principal, _ = await web.guard(request, Role.OPERATOR)
-    back = queue_href(name)
-    try:
-        async with transaction() as session:
-            name = await queue_admin.require_queue(session, name, principal.tenant_id)
-            result = await queue_admin.retry_job(name, job_id)
-            await _audit(session, request, principal, "queue.retry_job", name, after=result)
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        queue = await queue_admin.require_queue(session, name, principal.tenant_id)
+        result = await queue_admin.retry_job(queue, job_id)
+        await _audit(session, request, principal, "queue.retry_job", queue, after=result)
+
+    return await web.act(queue_href(name), work)
 
 
 @router.post("/queues/{name:path}/{verb}")
@@ -167,27 +163,25 @@ async def queue_action(name: str, verb: str, request: Request) -> Response:
     """``retry-failed`` (operator), ``pause``, ``resume`` and ``drain`` (admin)."""
     needed = Role.OPERATOR if verb == "retry-failed" else Role.ADMIN
     principal, form = await web.guard(request, needed)
-    back = web.safe_next(form.get("next"), queue_href(name))
-    try:
-        async with transaction() as session:
-            name = await queue_admin.require_queue(session, name, principal.tenant_id)
-            if verb == "retry-failed":
-                result = await queue_admin.retry_failed(name)
-                await _audit(session, request, principal, "queue.retry_failed", name, after=result)
-            elif verb in ("pause", "resume"):
-                result = await queue_admin.set_paused(name, verb == "pause")
-                await _audit(session, request, principal, f"queue.{verb}", name, after=result)
-            elif verb == "drain":
-                if form.get("confirm") != "yes":
-                    raise ValidationFailed("tick the confirmation to drain the queue")
-                result = await queue_admin.drain(session, name, delayed=form.get("delayed") == "1")
-                reason = form.get("reason", "").strip() or None
-                await _audit(session, request, principal, "queue.drain", name, after=result, reason=reason)
-            else:
-                raise NotFound(f"no queue action {verb!r}")
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        queue = await queue_admin.require_queue(session, name, principal.tenant_id)
+        if verb == "retry-failed":
+            result = await queue_admin.retry_failed(queue)
+            await _audit(session, request, principal, "queue.retry_failed", queue, after=result)
+        elif verb in ("pause", "resume"):
+            result = await queue_admin.set_paused(queue, verb == "pause")
+            await _audit(session, request, principal, f"queue.{verb}", queue, after=result)
+        elif verb == "drain":
+            if form.get("confirm") != "yes":
+                raise ValidationFailed("tick the confirmation to drain the queue")
+            result = await queue_admin.drain(session, queue, delayed=form.get("delayed") == "1")
+            reason = form.get("reason", "").strip() or None
+            await _audit(session, request, principal, "queue.drain", queue, after=result, reason=reason)
+        else:
+            raise NotFound(f"no queue action {verb!r}")
+
+    return await web.act(web.safe_next(form.get("next"), queue_href(name)), work)
 
 
 @router.get("/queues/{name:path}")
@@ -196,10 +190,7 @@ async def queue_page(name: str, request: Request) -> Response:
     if found is None:
         return web.to_login(request)
     principal, csrf = found
-    try:
-        page = max(1, int(request.query_params.get("page", "1")))
-    except ValueError:
-        page = 1
+    page = page_of(request.query_params.get("page"))
     try:
         async with transaction() as session:
             name = await queue_admin.require_queue(session, name, principal.tenant_id)

@@ -7,10 +7,12 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.console import i18n, web
+from cerniq.console.content_forms import validation_text
 from cerniq.console.repository_ops import users_of
-from cerniq.errors import CerniqError, ValidationFailed
+from cerniq.errors import ValidationFailed
 from cerniq.kit.db import transaction
 from cerniq.kit.pagination import PageParams
 from cerniq.models.enums import ReviewPriority, Role
@@ -90,20 +92,11 @@ async def resolve_review(review_id: uuid.UUID, request: Request) -> Response:
         editedContent=form.get("editedContent") or None,
         notes=form.get("notes") or None,
     )
-    try:
-        async with transaction() as session:
-            await reviews_service.resolve(
-                session, principal, review_id, body, user_agent=request.headers.get("user-agent")
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
-
-
-def _pydantic_text(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    field = ".".join(str(p) for p in first.get("loc", ()))
-    return f"VALIDATION_ERROR: {field}: {first.get('msg', 'invalid')}"
+    user_agent = request.headers.get("user-agent")
+    return await web.act(
+        back,
+        lambda session: reviews_service.resolve(session, principal, review_id, body, user_agent=user_agent),
+    )
 
 
 @router.post("/reviews/{review_id}/assign")
@@ -112,7 +105,8 @@ async def assign_review(review_id: uuid.UUID, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
     back = web.safe_next(form.get("next"), "/console/reviews")
     who = form.get("userId", "").strip()
-    try:
+
+    async def work(session: AsyncSession) -> None:
         if who == "me":
             if principal.user_id is None:
                 raise ValidationFailed("signed in with an API token: pick a user to assign the review to")
@@ -122,18 +116,16 @@ async def assign_review(review_id: uuid.UUID, request: Request) -> Response:
                 user_id = uuid.UUID(who)
             except ValueError:
                 raise ValidationFailed("pick a user to assign the review to") from None
-        async with transaction() as session:
-            await reviews_service.assign(
-                session,
-                principal,
-                review_id,
-                user_id,
-                notes=form.get("notes") or None,
-                user_agent=request.headers.get("user-agent"),
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+        await reviews_service.assign(
+            session,
+            principal,
+            review_id,
+            user_id,
+            notes=form.get("notes") or None,
+            user_agent=request.headers.get("user-agent"),
+        )
+
+    return await web.act(back, work)
 
 
 @router.post("/reviews/{review_id}/escalate")
@@ -144,17 +136,16 @@ async def escalate_review(review_id: uuid.UUID, request: Request) -> Response:
     try:
         body = EscalateBody(escalateTo=form.get("escalateTo", ""), reason=form.get("reason", ""))
     except ValidationError as exc:
-        return web.redirect(back, error=_pydantic_text(exc))
-    try:
-        async with transaction() as session:
-            await reviews_service.escalate(
-                session,
-                principal,
-                review_id,
-                escalate_to=body.escalateTo,
-                reason=body.reason,
-                user_agent=request.headers.get("user-agent"),
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+        return web.redirect(back, error=validation_text(exc))
+
+    async def work(session: AsyncSession) -> None:
+        await reviews_service.escalate(
+            session,
+            principal,
+            review_id,
+            escalate_to=body.escalateTo,
+            reason=body.reason,
+            user_agent=request.headers.get("user-agent"),
+        )
+
+    return await web.act(back, work)

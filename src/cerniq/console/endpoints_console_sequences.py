@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.console import i18n, web
 from cerniq.console.content_forms import int_field, page_of, validation_message, validation_text
@@ -37,7 +38,6 @@ _STEP_KEY = re.compile(r"^s(\d{1,2})_template$")
 i18n.add_strings(
     {
         "seq_new": {"ro": "Secvență nouă", "en": "New sequence"},
-        "seq_name": {"ro": "Nume", "en": "Name"},
         "seq_primary_channel": {"ro": "Canal principal", "en": "Primary channel"},
         "seq_first_template": {"ro": "Șablonul primului pas", "en": "First step's template"},
         "seq_create": {"ro": "Creează secvența", "en": "Create the sequence"},
@@ -47,7 +47,6 @@ i18n.add_strings(
         "seq_active": {"ro": "Activi", "en": "Active"},
         "seq_completed": {"ro": "Finalizați", "en": "Completed"},
         "seq_stopped": {"ro": "Opriți", "en": "Stopped"},
-        "seq_reply_rate": {"ro": "Rată de răspuns", "en": "Reply rate"},
         "seq_conversions": {"ro": "Conversii", "en": "Conversions"},
         "seq_messages_sent": {"ro": "Mesaje trimise", "en": "Messages sent"},
         "seq_default": {"ro": "implicită", "en": "default"},
@@ -76,12 +75,9 @@ i18n.add_strings(
             "en": "Lead ids (one a line or comma separated)",
         },
         "seq_or_filter": {"ro": "sau după filtru", "en": "or by filter"},
-        "seq_filter_state": {"ro": "Stadiu", "en": "State"},
         "seq_filter_search": {"ro": "Căutare (companie, CUI...)", "en": "Search (company, CUI...)"},
         "seq_filter_limit": {"ro": "Cel mult", "en": "At most"},
-        "seq_enroll_button": {"ro": "Înscrie", "en": "Enroll"},
         "seq_enroll_result": {"ro": "Înscriși: {n}; săriți: {s}.", "en": "Enrolled: {n}; skipped: {s}."},
-        "seq_warnings": {"ro": "Avertismente", "en": "Warnings"},
         "seq_back": {"ro": "Înapoi la secvențe", "en": "Back to sequences"},
         "seq_no_templates": {
             "ro": "Creați mai întâi un șablon activ.",
@@ -202,6 +198,11 @@ def _warn_param(warnings: list[dict[str, Any]]) -> str:
     return "|".join(f"step {w.get('step')}: {w.get('code')}: {w.get('message')}" for w in warnings)[:1500]
 
 
+def _saved(path: str, warnings: list[dict[str, Any]]) -> Response:
+    """The answer to a saved sequence: back to ``path`` with the steps' lint warnings."""
+    return web.redirect(path, flash="done", warn=_warn_param(warnings))
+
+
 @router.post("/sequences")
 async def sequence_create(request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
@@ -222,62 +223,49 @@ async def sequence_create(request: Request) -> Response:
         )
     except ValidationError as exc:
         return web.redirect(back, error=validation_text(exc))
-    try:
-        async with transaction() as session:
-            sequence, warnings = await sequences_service.create_sequence(
-                session,
-                principal,
-                name=body.name,
-                steps=body.steps,
-                primary_channel=body.primaryChannel,
-            )
-            new_id = str(sequence.id)
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(f"/console/sequences/{new_id}", flash="done", warn=_warn_param(warnings))
+
+    async def work(session: AsyncSession) -> tuple[str, list[dict[str, Any]]]:
+        sequence, warnings = await sequences_service.create_sequence(
+            session, principal, name=body.name, steps=body.steps, primary_channel=body.primaryChannel
+        )
+        return f"/console/sequences/{sequence.id}", warnings
+
+    return await web.act(back, work, then=lambda made: _saved(*made))
 
 
 @router.post("/sequences/{sequence_id}/steps")
 async def sequence_steps(sequence_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
     back = f"/console/sequences/{sequence_id}"
-    try:
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
         steps = _steps_from_form(form)
         if not steps:
             raise ValidationFailed("a sequence needs at least one step")
-        async with transaction() as session:
-            _, warnings = await sequences_service.replace_steps(session, principal, sequence_id, steps)
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done", warn=_warn_param(warnings))
+        _, warnings = await sequences_service.replace_steps(session, principal, sequence_id, steps)
+        return warnings
+
+    return await web.act(back, work, then=lambda warnings: _saved(back, warnings))
 
 
 @router.post("/sequences/{sequence_id}/pause")
 async def sequence_pause(sequence_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = web.safe_next(form.get("next"), f"/console/sequences/{sequence_id}")
-    try:
-        async with transaction() as session:
-            await sequences_service.pause_sequence(
-                session, principal, sequence_id, reason=form.get("reason", "").strip() or None
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    reason = form.get("reason", "").strip() or None
+    return await web.act(
+        web.safe_next(form.get("next"), f"/console/sequences/{sequence_id}"),
+        lambda session: sequences_service.pause_sequence(session, principal, sequence_id, reason=reason),
+    )
 
 
 @router.post("/sequences/{sequence_id}/resume")
 async def sequence_resume(sequence_id: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
-    back = web.safe_next(form.get("next"), f"/console/sequences/{sequence_id}")
-    try:
-        async with transaction() as session:
-            await sequences_service.resume_sequence(
-                session, principal, sequence_id, reason=form.get("reason", "").strip() or None
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    reason = form.get("reason", "").strip() or None
+    return await web.act(
+        web.safe_next(form.get("next"), f"/console/sequences/{sequence_id}"),
+        lambda session: sequences_service.resume_sequence(session, principal, sequence_id, reason=reason),
+    )
 
 
 async def _ids_by_filter(tenant_id: Any, state: str, search: str, limit: int) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.auth.principal import Principal
 from cerniq.console import i18n, web
@@ -44,7 +45,6 @@ SAMPLE_VALUES = (
 i18n.add_strings(
     {
         "tpl_new": {"ro": "Șablon nou", "en": "New template"},
-        "tpl_name": {"ro": "Nume", "en": "Name"},
         "tpl_subject": {"ro": "Subiect (e-mail)", "en": "Subject (email)"},
         "tpl_content": {
             "ro": "Text (spintax: {a|b}, variabile: {{nume}})",
@@ -268,6 +268,11 @@ def _warn_param(warnings: list[dict[str, Any]]) -> str:
     return "|".join(f"{w.get('code')}: {w.get('message')}" for w in warnings)[:1500]
 
 
+def _saved(path: str, warnings: list[dict[str, Any]]) -> Response:
+    """The answer to a saved template: back to ``path`` with its lint warnings."""
+    return web.redirect(path, flash="done", warn=_warn_param(warnings))
+
+
 @router.post("/templates")
 async def template_create(request: Request) -> Response:
     principal, form = await web.guard(request, Role.OPERATOR)
@@ -283,20 +288,19 @@ async def template_create(request: Request) -> Response:
         )
     except ValidationError as exc:
         return web.redirect(back, error=validation_text(exc))
-    try:
-        async with transaction() as session:
-            template, warnings = await templates_service.create_template(
-                session,
-                principal,
-                name=body.name,
-                channel=body.channel,
-                content=body.content,
-                subject=body.subject,
-            )
-            new_id = str(template.id)
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(f"/console/templates/{new_id}", flash="done", warn=_warn_param(warnings))
+
+    async def work(session: AsyncSession) -> tuple[str, list[dict[str, Any]]]:
+        template, warnings = await templates_service.create_template(
+            session,
+            principal,
+            name=body.name,
+            channel=body.channel,
+            content=body.content,
+            subject=body.subject,
+        )
+        return f"/console/templates/{template.id}", warnings
+
+    return await web.act(back, work, then=lambda made: _saved(*made))
 
 
 @router.post("/templates/{template_id}")
@@ -313,14 +317,14 @@ async def template_save(template_id: str, request: Request) -> Response:
         body = TemplatePatch.model_validate(changes)
     except ValidationError as exc:
         return web.redirect(back, error=validation_text(exc))
-    try:
-        async with transaction() as session:
-            _, warnings = await templates_service.update_template(
-                session, principal, template_id, body.model_dump(exclude_unset=True)
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done", warn=_warn_param(warnings))
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        _, warnings = await templates_service.update_template(
+            session, principal, template_id, body.model_dump(exclude_unset=True)
+        )
+        return warnings
+
+    return await web.act(back, work, then=lambda warnings: _saved(back, warnings))
 
 
 @router.post("/templates/{template_id}/variants")
@@ -340,29 +344,28 @@ async def variant_add(template_id: str, request: Request) -> Response:
     except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         text = validation_text(exc) if isinstance(exc, ValidationError) else f"VALIDATION_ERROR: {exc}"
         return web.redirect(back, error=text)
-    try:
-        async with transaction() as session:
-            _, warnings = await templates_service.add_variant(
-                session,
-                principal,
-                template_id,
-                content=body.content,
-                label=body.label,
-                weight=body.weight,
-                subject=body.subject,
-            )
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done", warn=_warn_param(warnings))
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        _, warnings = await templates_service.add_variant(
+            session,
+            principal,
+            template_id,
+            content=body.content,
+            label=body.label,
+            weight=body.weight,
+            subject=body.subject,
+        )
+        return warnings
+
+    return await web.act(back, work, then=lambda warnings: _saved(back, warnings))
 
 
 @router.post("/templates/{template_id}/variants/{version_id}/retire")
 async def variant_retire(template_id: str, version_id: str, request: Request) -> Response:
     principal, _ = await web.guard(request, Role.OPERATOR)
-    back = f"/console/templates/{template_id}"
-    try:
-        async with transaction() as session:
-            await templates_service.update_variant(session, principal, template_id, version_id, weight=0)
-    except CerniqError as exc:
-        return web.redirect(back, error=web.error_text(exc))
-    return web.redirect(back, flash="done")
+    return await web.act(
+        f"/console/templates/{template_id}",
+        lambda session: templates_service.update_variant(
+            session, principal, template_id, version_id, weight=0
+        ),
+    )

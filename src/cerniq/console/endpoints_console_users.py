@@ -7,17 +7,19 @@ import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.auth import users as users_service
 from cerniq.console import i18n, web
 from cerniq.console.repository_ops import users_of
-from cerniq.errors import CerniqError, ValidationFailed
+from cerniq.errors import NotFound, ValidationFailed
 from cerniq.kit.db import transaction
 from cerniq.models.enums import Role
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+BACK = "/console/users"
 
 i18n.add_strings(
     {
@@ -49,12 +51,10 @@ def _role(raw: str) -> Role:
 
 @router.get("/users")
 async def users_page(request: Request) -> Response:
-    found = await web.signed_in(request)
-    if found is None:
-        return web.to_login(request)
+    found = await web.admin_page(request)
+    if isinstance(found, Response):
+        return found
     principal, csrf = found
-    if not principal.has(Role.ADMIN):
-        return await web.forbidden(request, principal, csrf, "forbidden_admin")
     async with transaction() as session:
         people = await users_of(session, principal.tenant_id)
     return await web.render(
@@ -65,36 +65,34 @@ async def users_page(request: Request) -> Response:
 @router.post("/users")
 async def create_user(request: Request) -> Response:
     principal, form = await web.guard(request, Role.ADMIN)
-    try:
-        async with transaction() as session:
-            await users_service.create(
-                session,
-                principal,
-                email=form.get("email", ""),
-                display_name=form.get("displayName"),
-                role=_role(form.get("role", "")),
-                password=form.get("password", ""),
-            )
-    except CerniqError as exc:
-        return web.redirect("/console/users", error=web.error_text(exc))
-    return web.redirect("/console/users", flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        await users_service.create(
+            session,
+            principal,
+            email=form.get("email", ""),
+            display_name=form.get("displayName"),
+            role=_role(form.get("role", "")),
+            password=form.get("password", ""),
+        )
+
+    return await web.act(BACK, work)
 
 
 @router.post("/users/{user_id}/{verb}")
 async def user_action(user_id: uuid.UUID, verb: str, request: Request) -> Response:
     principal, form = await web.guard(request, Role.ADMIN)
-    try:
-        async with transaction() as session:
-            if verb == "role":
-                await users_service.change_role(session, principal, user_id, _role(form.get("role", "")))
-            elif verb == "deactivate":
-                await users_service.set_active(session, principal, user_id, False)
-            elif verb == "reactivate":
-                await users_service.set_active(session, principal, user_id, True)
-            elif verb == "password":
-                await users_service.reset_password(session, principal, user_id, form.get("password", ""))
-            else:
-                return web.redirect("/console/users", error=f"NOT_FOUND: no user action {verb!r}")
-    except CerniqError as exc:
-        return web.redirect("/console/users", error=web.error_text(exc))
-    return web.redirect("/console/users", flash="done")
+
+    async def work(session: AsyncSession) -> None:
+        if verb == "role":
+            await users_service.change_role(session, principal, user_id, _role(form.get("role", "")))
+        elif verb == "deactivate":
+            await users_service.set_active(session, principal, user_id, False)
+        elif verb == "reactivate":
+            await users_service.set_active(session, principal, user_id, True)
+        elif verb == "password":
+            await users_service.reset_password(session, principal, user_id, form.get("password", ""))
+        else:
+            raise NotFound(f"no user action {verb!r}")
+
+    return await web.act(BACK, work)

@@ -98,7 +98,6 @@ STRINGS: dict[str, dict[str, str]] = {
     "template": {"ro": "Șablon", "en": "Template"},
     "ai": {"ro": "AI", "en": "AI"},
     "skip_to_content": {"ro": "Sari la conținut", "en": "Skip to content"},
-    "reviews_assign_hint": {"ro": "Acțiuni", "en": "Actions"},
     "sequences": {"ro": "Secvențe", "en": "Sequences"},
     "templates": {"ro": "Șabloane", "en": "Templates"},
     "campaigns": {"ro": "Campanii e-mail", "en": "Email campaigns"},
@@ -107,6 +106,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "analytics": {"ro": "Analize", "en": "Analytics"},
     "audit": {"ro": "Jurnal de audit", "en": "Audit log"},
     "users": {"ro": "Utilizatori", "en": "Users"},
+    # Shared by several pages (column headings, form labels, buttons).
+    "actions": {"ro": "Acțiuni", "en": "Actions"},
+    "when": {"ro": "Când", "en": "When"},
+    "warnings": {"ro": "Avertismente", "en": "Warnings"},
+    "enroll": {"ro": "Înscrie", "en": "Enroll"},
+    "name": {"ro": "Nume", "en": "Name"},
 }
 
 

@@ -10,8 +10,9 @@ A page module is ``console/endpoints_console_<page>.py`` with its own ``router``
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -27,6 +28,8 @@ from cerniq.kit.db import transaction
 from cerniq.models.enums import PhoneStatus, Role
 from cerniq.models.user import User
 from cerniq.ops import emergency
+
+T = TypeVar("T")
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -168,6 +171,17 @@ def to_login(request: Request) -> RedirectResponse:
     return redirect("/console/login", next=request.url.path)
 
 
+async def admin_page(request: Request) -> tuple[Principal, str] | Response:
+    """The principal and CSRF token for a page of :data:`ADMIN_ONLY`, or the answer to give
+    instead: the sign-in redirect without a session, the 403 page to anyone but an admin."""
+    found = await signed_in(request)
+    if found is None:
+        return to_login(request)
+    if not found[0].has(Role.ADMIN):
+        return await forbidden(request, found[0], found[1], "forbidden_admin")
+    return found
+
+
 async def guard(request: Request, role: Role) -> tuple[Principal, dict[str, str]]:
     """The principal of a console POST after the session, CSRF and role checks, and its form.
 
@@ -197,3 +211,20 @@ async def form_list(request: Request, key: str) -> list[str]:
 
 def error_text(exc: CerniqError) -> str:
     return f"{exc.error_code}: {exc.message}"
+
+
+async def act(
+    back: str,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    then: Callable[[T], Response] | None = None,
+) -> Response:
+    """Run an action's ``work`` in one transaction and answer with a redirect to ``back``:
+    ``error=<CODE: message>`` when it raises a CerniqError (nothing is committed), else
+    ``flash=done``, or what ``then`` makes of the work's result (new ids, warnings)."""
+    try:
+        async with transaction() as session:
+            result = await work(session)
+    except CerniqError as exc:
+        return redirect(back, error=error_text(exc))
+    return redirect(back, flash="done") if then is None else then(result)
