@@ -11,7 +11,10 @@ open. ``--n`` due new-contact leads over ``--phones`` phones (quota ``--quota`` 
 
 Measured per worker count (``cerniq worker`` subprocesses, the phone queues split between them):
 dispatch time (claim, render, write the QUEUED rows, enqueue), and the time until every row is
-SENT with the lead moved and its follow-up scheduled, from the start of the dispatch; sends/s.
+SENT with the lead moved and its follow-up scheduled, from the start of the dispatch; sends/s;
+and the CPU each send cost (from /proc): the worker processes, the sandbox, the dispatch (this
+process), and the rest of the machine (PostgreSQL, Redis, anything else running). The machine
+figure bounds the rate: no send path is faster than cores x 1000 / (CPU ms per send).
 
 Baselines in the same run, on the same machine: the raw sandbox (``--n`` sequential
 ``POST /messages`` with the TimelinesAI client alone, then with 20 in flight), and BullMQ no-op
@@ -49,6 +52,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-baseline", action="store_true", help="only the send path")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all SENT")
     return parser.parse_args()
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def machine_cpu() -> float:
+    """CPU seconds used by the whole machine so far, every core (idle and iowait excluded)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    return (user + nice + system + irq + softirq + steal) / TICK
 
 
 def free_port() -> int:
@@ -121,6 +143,7 @@ class Services:
 
 
 def configure_env(args: argparse.Namespace, services: Services, db_url: str) -> None:
+    args.sandbox_pid = services.procs[-1].pid
     os.environ.update(
         {
             "CERNIQ_ENV": "test",
@@ -314,6 +337,12 @@ async def measure_send_path(args: argparse.Namespace, workers: int) -> dict[str,
     procs = start_workers(workers, args.phones)
     try:
         await wait_leases(args.phones)
+        cpu_before = (
+            sum(process_cpu(p.pid) for p in procs),
+            process_cpu(args.sandbox_pid),
+            process_cpu(os.getpid()),
+            machine_cpu(),
+        )
         started = time.perf_counter()
         report = await dispatch()
         dispatched = time.perf_counter()
@@ -327,13 +356,24 @@ async def measure_send_path(args: argparse.Namespace, workers: int) -> dict[str,
                 break
             await asyncio.sleep(0.05)
         finished = time.perf_counter()
+        cpu_after = (
+            sum(process_cpu(p.pid) for p in procs),
+            process_cpu(args.sandbox_pid),
+            process_cpu(os.getpid()),
+            machine_cpu(),
+        )
     finally:
         stop_workers(procs)
+    per_send = [1000 * (b - a) / max(sent, 1) for a, b in zip(cpu_before, cpu_after, strict=True)]
     return {
         "dispatch_s": dispatched - started,
         "total_s": finished - started,
         "sent": float(sent),
         "rate": sent / (finished - started),
+        "cpu_workers_ms": per_send[0],
+        "cpu_sandbox_ms": per_send[1],
+        "cpu_dispatch_ms": per_send[2],
+        "cpu_machine_ms": per_send[3],
     }
 
 
@@ -423,6 +463,18 @@ async def run(args: argparse.Namespace) -> None:
                 f"  {count} worker process(es): dispatch {result['dispatch_s']:6.2f} s,"
                 f" all {int(result['sent'])} SENT after {result['total_s']:6.2f} s"
                 f" -> {result['rate']:7.0f} sends/s"
+            )
+            rest = result["cpu_machine_ms"] - result["cpu_workers_ms"] - result["cpu_sandbox_ms"]
+            rest -= result["cpu_dispatch_ms"]
+            cores = os.cpu_count() or 1
+            ceiling = 1000 * cores / max(result["cpu_machine_ms"], 0.001)
+            print(
+                f"      CPU per send: workers {result['cpu_workers_ms']:.2f} ms, sandbox"
+                f" {result['cpu_sandbox_ms']:.2f} ms, dispatch {result['cpu_dispatch_ms']:.2f} ms,"
+                f" the rest (PostgreSQL, Redis, other load) {rest:.2f} ms;"
+                f" machine {result['cpu_machine_ms']:.2f} ms"
+                f" -> at most {cores} x 1000 / {result['cpu_machine_ms']:.2f}"
+                f" = {ceiling:.0f} sends/s here"
             )
     finally:
         await close_vendors()
