@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Final, Literal, cast
 
@@ -72,9 +73,11 @@ def reservations_key(phone_id: str, day: date) -> str:
     return f"quota:res:wa:{_phone(phone_id)}:{_day(day)}"
 
 
-def _keys(phone_id: str, day: date) -> list[str]:
+@lru_cache(maxsize=4096)
+def _keys(phone_id: str, day: date) -> tuple[str, str, str]:
+    """The three keys of a phone and day (validated and built once: reservations come in bursts)."""
     phone, iso = _phone(phone_id), _day(day)
-    return [f"quota:wa:{phone}:{iso}", f"quota:fu:wa:{phone}:{iso}", f"quota:res:wa:{phone}:{iso}"]
+    return (f"quota:wa:{phone}:{iso}", f"quota:fu:wa:{phone}:{iso}", f"quota:res:wa:{phone}:{iso}")
 
 
 def _text(value: str | bytes) -> str:
@@ -190,7 +193,7 @@ class QuotaGuardian:
             results += [_reservation(request, line) for request, line in zip(chunk, lines, strict=True)]
         return results
 
-    def _reserve_call(self, request: ReservationRequest) -> tuple[list[str], list[str | int]]:
+    def _reserve_call(self, request: ReservationRequest) -> tuple[Sequence[str], list[str | int]]:
         if request.cost not in (0, 1):
             raise ValueError("cost must be 0 (follow-up) or 1 (new contact)")
         if request.limit < 0 or request.followup_cap < 0:
