@@ -397,3 +397,23 @@ def test_jitter_zero() -> None:
     assert jitter_delay(_settings(0, 0)) == timedelta(0)
     assert jitter_delay(_settings(30, 0)) == timedelta(seconds=30)
     assert timedelta(0) <= jitter_delay(_settings(0, 5)) <= timedelta(seconds=5)
+
+
+async def test_reserve_many_over_several_calls_and_a_flushed_script(
+    guardian: QuotaGuardian, r: Redis
+) -> None:
+    from cerniq.quota.guardian import BATCH
+
+    phones = [PHONE, "phone_02", "phone_03"]
+    requests = [ReservationRequest(phones[i % 3], DAY, f"r{i}", 1, 140, 500) for i in range(2 * BATCH + 50)]
+    first = await guardian.reserve_many(requests[:BATCH])
+    await r.script_flush()  # Redis lost its scripts (a restart): the next call loads it again
+    rest = await guardian.reserve_many(requests[BATCH:] + requests[:3])
+    results = first + rest
+    allowed = [res for res in results[: len(requests)] if res.allowed]
+    assert len(allowed) == 3 * 140  # each phone stops at its limit, whatever the call it falls in
+    assert {res.reason for res in results[: len(requests)] if not res.allowed} == {"QUOTA_EXCEEDED"}
+    assert [res.reason for res in results[len(requests) :]] == ["ALREADY_RESERVED"] * 3
+    assert await guardian.usage_many(phones, DAY) == {p: 140 for p in phones}
+    with pytest.raises(ValueError, match="spaces"):
+        await guardian.reserve_many([ReservationRequest(PHONE, DAY, "two words", 1, 150, 500)])

@@ -178,28 +178,42 @@ class QuotaGuardian:
         """Run several reservations with one script call per :data:`BATCH` requests.
 
         Each reservation has exactly the semantics of :meth:`reserve` and they are applied in
-        order; a batch of up to :data:`BATCH` is atomic as a whole (one script run).
+        order; a batch of up to :data:`BATCH` is atomic as a whole (one script run). The batch
+        goes as the distinct keys of its phones and days plus one text argument with a line per
+        reservation, so the client encodes a few arguments per batch instead of eight per
+        reservation (which is what bounds a Python client's throughput).
         """
         results: list[Reservation] = []
         for start in range(0, len(requests), BATCH):
             chunk = requests[start : start + BATCH]
             keys: list[str] = []
-            args: list[str | int] = []
+            slots: dict[tuple[str, date], int] = {}
+            lines: list[str] = []
             for request in chunk:
-                request_keys, request_args = self._reserve_call(request)
-                keys += request_keys
-                args += request_args
-            lines = _text(await self._reserve(keys=keys, args=args)).split("\n")
-            results += [_reservation(request, line) for request, line in zip(chunk, lines, strict=True)]
+                self._check(request)
+                slot = slots.get((request.phone_id, request.day))
+                if slot is None:
+                    keys += _keys(request.phone_id, request.day)
+                    slot = slots[(request.phone_id, request.day)] = len(slots) + 1
+                lines.append(
+                    f"{slot} {request.reservation_id} {request.cost} {request.limit} {request.followup_cap}\n"
+                )
+            raw = await self._reserve(keys=keys, args=["BATCH", self.ttl_seconds, "".join(lines)])
+            replies = _text(raw).split("\n")
+            results += [_reservation(request, line) for request, line in zip(chunk, replies, strict=True)]
         return results
 
-    def _reserve_call(self, request: ReservationRequest) -> tuple[Sequence[str], list[str | int]]:
+    @staticmethod
+    def _check(request: ReservationRequest) -> None:
         if request.cost not in (0, 1):
             raise ValueError("cost must be 0 (follow-up) or 1 (new contact)")
         if request.limit < 0 or request.followup_cap < 0:
             raise ValueError("limit and followup_cap cannot be negative")
-        if not request.reservation_id:
-            raise ValueError("reservation_id cannot be empty")
+        if not request.reservation_id or any(c.isspace() for c in request.reservation_id):
+            raise ValueError("reservation_id cannot be empty or contain spaces")
+
+    def _reserve_call(self, request: ReservationRequest) -> tuple[Sequence[str], list[str | int]]:
+        self._check(request)
         args: list[str | int] = [
             request.reservation_id,
             int(request.cost),

@@ -1,6 +1,7 @@
 -- Reserve WhatsApp quota atomically (cerniq.quota.guardian.QuotaGuardian.reserve and
--- reserve_many). One reservation takes 3 keys and 5 arguments; a batch passes them for each
--- reservation in turn (KEYS 3n+1..3n+3, ARGV 5n+1..5n+5) and is applied in order, atomically.
+-- reserve_many). One reservation takes 3 keys and 5 arguments (several may follow in turn:
+-- KEYS 3n+1..3n+3, ARGV 5n+1..5n+5); reserve_many's compact form is described below. A call
+-- is applied in order, atomically.
 --
 -- KEYS[1] quota:wa:{phone}:{day}      new contacts spent that business day (runbook key)
 -- KEYS[2] quota:fu:wa:{phone}:{day}   follow-ups sent that business day
@@ -8,8 +9,9 @@
 -- ARGV[1] reservation_id, ARGV[2] cost (0 or 1), ARGV[3] limit, ARGV[4] followup cap,
 -- ARGV[5] ttl in seconds
 --
--- Returns, per reservation, one line "<allowed 0|1> <reason> <used> <followups_used> <cost_applied>", e.g.
--- "1 QUOTA_OK 200 3 1", lines joined with "\n" for a batch (a single bulk string parses several times faster than an array in
+-- Returns, per reservation, one line
+-- "<allowed 0|1> <reason> <used> <followups_used> <cost_applied>", e.g. "1 QUOTA_OK 200 3 1",
+-- lines joined with "\n" (a single bulk string parses several times faster than an array in
 -- the Python client, which is what bounds throughput).
 -- A reservation id already recorded returns ALREADY_RESERVED and spends nothing, so a retried
 -- or recovered job never pays twice.
@@ -53,12 +55,29 @@ local function reserve(kq, kf, kr, rid, cost, limit, cap, ttl)
 end
 
 local lines = {}
+
+if #ARGV == 3 and ARGV[1] == 'BATCH' then
+  -- reserve_many: KEYS are the distinct (counter, follow-ups, reservations) triples of the
+  -- batch's phones and days; ARGV[2] the ttl; ARGV[3] one line per reservation,
+  -- "<triple number from 1> <reservation_id> <cost> <limit> <followup cap>\n".
+  local ttl = ARGV[2]
+  for slot, rid, cost, limit, cap in string.gmatch(ARGV[3], '(%d+) (%S+) (%d+) (%d+) (%d+)\n') do
+    local k = (tonumber(slot) - 1) * 3
+    local line, err = reserve(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], rid, cost, limit, cap, ttl)
+    if line == nil then
+      -- The reservations before this one in the batch stand (a retry finds them ALREADY_RESERVED).
+      return redis.error_reply(err)
+    end
+    lines[#lines + 1] = line
+  end
+  return table.concat(lines, '\n')
+end
+
 for n = 0, #KEYS / 3 - 1 do
   local k, a = n * 3, n * 5
   local line, err = reserve(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
     ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
   if line == nil then
-    -- The reservations before this one in the batch stand (a retry finds them ALREADY_RESERVED).
     return redis.error_reply(err)
   end
   lines[#lines + 1] = line
