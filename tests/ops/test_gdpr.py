@@ -20,6 +20,7 @@ from cerniq.models import (
     GoldCommunicationLogArchive,
     GoldContact,
     GoldLeadJourney,
+    HitlAuditEntry,
     HumanReview,
     SuppressionEntry,
     WebhookEvent,
@@ -82,15 +83,44 @@ async def seed(tenant: Any) -> dict[str, Any]:
         queued = msg(status=MessageStatus.QUEUED, content="follow-up pentru Ion", sent_at=None, quota_cost=0)
         session.add_all([msg(), reply, old, queued])
         await session.flush()
-        session.add(
-            HumanReview(
-                tenant_id=tenant.id,
-                lead_journey_id=journey_id,
-                communication_id=reply.id,
-                reason=next(iter(ReviewReason)),
-                trigger_content="Da, sunt interesat, Ion Popescu",
-                sla_due_at=now + timedelta(hours=2),
-            )
+        review = HumanReview(
+            tenant_id=tenant.id,
+            lead_journey_id=journey_id,
+            communication_id=reply.id,
+            reason=next(iter(ReviewReason)),
+            trigger_content="Da, sunt interesat, Ion Popescu",
+            sla_due_at=now + timedelta(hours=2),
+        )
+        session.add(review)
+        await session.flush()
+        # audit trails that name the person: a lead edit, a takeover reason, a reviewer's note
+        session.add_all(
+            [
+                AuditEntry(
+                    tenant_id=tenant.id,
+                    actor_type="user",
+                    action="lead.update",
+                    entity_type="lead",
+                    entity_id=str(journey_id),
+                    before={"email": "vechi@ferma.ro", "mobileE164": PHONE, "currentState": "COLD"},
+                    after={"email": EMAIL, "internalNotes": "sună-l pe Ion după 10", "currentState": "COLD"},
+                ),
+                AuditEntry(
+                    tenant_id=tenant.id,
+                    actor_type="user",
+                    action="lead.takeover",
+                    entity_type="lead",
+                    entity_id=str(journey_id),
+                    reason="Ion Popescu a cerut să fie sunat",
+                ),
+                HitlAuditEntry(
+                    tenant_id=tenant.id,
+                    review_id=review.id,
+                    action="RESOLVE",
+                    notes="am vorbit cu Ion Popescu la " + PHONE,
+                    new_state={"status": "RESOLVED"},
+                ),
+            ]
         )
         session.add_all(
             [
@@ -197,6 +227,25 @@ async def test_erase_anonymizes_everywhere_keeps_counts_and_suppresses(
     assert await get_redis().get(f"lead:chat:{PHONE}") is None
     assert audit.reason == "request R-17"
     assert PHONE not in json.dumps(audit.after) and "Popescu" not in json.dumps(audit.after)
+    async with transaction() as session:
+        trail = (
+            (
+                await session.execute(
+                    select(AuditEntry).where(AuditEntry.action.in_(["lead.update", "lead.takeover"]))
+                )
+            )
+            .scalars()
+            .all()
+        )
+        notes = (await session.execute(select(HitlAuditEntry))).scalars().all()
+    text = json.dumps([[e.reason, e.before, e.after] for e in trail] + [n.notes for n in notes])
+    for person in ("Popescu", "Ion", EMAIL, PHONE, PHONE.lstrip("+"), "vechi@ferma.ro"):
+        assert person not in text, person
+    update_entry = next(e for e in trail if e.action == "lead.update")
+    assert (
+        update_entry.before is not None and update_entry.before["currentState"] == "COLD"
+    )  # who did what stays
+    assert [n.new_state for n in notes] == [{"status": "RESOLVED"}]
 
     # the other lead is untouched
     async with transaction() as session:

@@ -5,8 +5,10 @@
   that belong to the lead or mention one of its addresses / numbers, suppression entries.
 * :func:`erase` (art. 17): anonymizes the person everywhere (contacts, the journey's addresses,
   message contents and vendor payloads in the live log and the archive, review texts, webhook
-  payloads, Redis keys naming them), cancels messages not yet sent, and keeps every row, so the
-  counts analytics need (messages, replies, conversions per day) do not change.
+  payloads, Redis keys naming them, and in the lead's and its reviews' audit trails the
+  free-text reasons and notes and every contact value), cancels messages not yet sent, and
+  keeps every row, so the counts analytics need (messages, replies, conversions per day) and
+  the record of who did what and when do not change.
   It then adds permanent ``GDPR_ERASURE`` suppression entries (EMAIL and WHATSAPP) so the person
   is never contacted again, even when re-imported. The suppressed value (normalized email or
   E.164 number) is the only personal datum kept: it is needed to honour the objection, our
@@ -34,11 +36,13 @@ from cerniq.auth.service import record_audit
 from cerniq.errors import NotFound
 from cerniq.kit.clock import utcnow
 from cerniq.models import (
+    AuditEntry,
     GoldCommunicationLog,
     GoldCommunicationLogArchive,
     GoldCompany,
     GoldContact,
     GoldLeadJourney,
+    HitlAuditEntry,
     HumanReview,
     LeadStateHistory,
     SuppressionEntry,
@@ -270,6 +274,7 @@ async def erase(
         )
     )
     counts["reviews"] = reviews.rowcount  # type: ignore[attr-defined]
+    counts.update(await _erase_from_audit_trails(session, tenant_id, journey_id, emails | phones))
 
     events = await _webhooks(session, journey, emails | phones)
     for event in events:
@@ -320,6 +325,73 @@ async def erase(
 
     after_commit(session, redis_cleanup)
     return {"leadId": str(journey_id), "erased": counts}
+
+
+# Keys of audit before/after values erased whatever they hold: free text and contact data
+# (an earlier address of the person is theirs too, though no longer on the lead).
+ERASED_KEYS = frozenset(
+    {
+        *("notes", "internalNotes", "content", "text", "reason", "editedContent", "customFields"),
+        *("email", "mobileE164", "phone", "phoneNumber", "whatsappNumber", "waChatId"),
+        *("fullName", "prenume", "nume", "firstName", "lastName", "emailPrincipal", "telefonPrincipal"),
+    }
+)
+
+
+def _scrub(value: Any, identifiers: set[str]) -> Any:
+    """``value`` (an audit before/after) with free text and anything naming the person erased."""
+    if isinstance(value, dict):
+        return {k: ERASED if k in ERASED_KEYS and v else _scrub(v, identifiers) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, identifiers) for v in value]
+    if isinstance(value, str) and any(i and i in value.lower() for i in identifiers):
+        return ERASED
+    return value
+
+
+async def _erase_from_audit_trails(
+    session: AsyncSession, tenant_id: uuid.UUID, journey_id: uuid.UUID, values: set[str]
+) -> dict[str, int]:
+    """The lead's and its reviews' audit rows stay (who did what, when), without the person:
+    free-text reasons and notes, and any before/after value naming their email or number."""
+    review_ids = [
+        str(r)
+        for r in (
+            await session.execute(
+                select(HumanReview.id).where(
+                    HumanReview.tenant_id == tenant_id, HumanReview.lead_journey_id == journey_id
+                )
+            )
+        ).scalars()
+    ]
+    identifiers = {v.lower() for v in values} | {v.lstrip("+") for v in values if v.startswith("+")}
+    entries = (
+        await session.execute(
+            select(AuditEntry).where(
+                AuditEntry.tenant_id == tenant_id,
+                or_(
+                    (AuditEntry.entity_type == "lead") & (AuditEntry.entity_id == str(journey_id)),
+                    (AuditEntry.entity_type == "review") & AuditEntry.entity_id.in_(review_ids),
+                ),
+            )
+        )
+    ).scalars()
+    scrubbed = 0
+    for entry in entries:
+        entry.reason = ERASED if entry.reason else None
+        entry.before = _scrub(entry.before, identifiers)
+        entry.after = _scrub(entry.after, identifiers)
+        scrubbed += 1
+    notes = await session.execute(
+        update(HitlAuditEntry)
+        .where(
+            HitlAuditEntry.tenant_id == tenant_id,
+            HitlAuditEntry.review_id.in_([uuid.UUID(r) for r in review_ids]),
+            HitlAuditEntry.notes.is_not(None),
+        )
+        .values(notes=ERASED)
+    )
+    return {"audit_entries": scrubbed, "review_notes": int(notes.rowcount)}  # type: ignore[attr-defined]
 
 
 async def record_export(session: AsyncSession, principal: Principal, journey_id: uuid.UUID) -> None:
