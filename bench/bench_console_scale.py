@@ -187,13 +187,15 @@ GENERATE: tuple[tuple[str, str], ...] = (
     ),
     (
         "messages",
-        # Lead k of the journeys (in creation order) gets message n when n*7919 mod leads = k;
-        # the first lead gets every 1000th message on top (the "lead with many messages").
+        # Lead k of the journeys (in creation order, from 0) gets message n when n*7919 mod
+        # leads = k; lead 0 gets every 1000th message too (the "lead with many messages").
         # Times grow with n (rows are written in time order), over the last 90 days.
         """
         WITH leads AS MATERIALIZED (
-            SELECT array_agg(id ORDER BY created_at, id) AS ids, count(*) AS total
+            SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS k
             FROM gold_lead_journey WHERE tenant_id = CAST(:tenant AS uuid)
+        ), total AS MATERIALIZED (
+            SELECT count(*) AS leads FROM leads
         ), tpl AS MATERIALIZED (
             SELECT array_agg(id ORDER BY code) AS ids FROM outreach_templates
             WHERE tenant_id = CAST(:tenant AS uuid)
@@ -205,8 +207,9 @@ GENERATE: tuple[tuple[str, str], ...] = (
             WHERE tenant_id = CAST(:tenant AS uuid)
         ), m AS (
             SELECT n, n % 10 AS d, n % 7 AS ch,
-                now() - make_interval(secs => 90 * 86400.0 * (:messages - n) / :messages) AS at
-            FROM generate_series(1, CAST(:messages AS bigint)) AS n
+                now() - make_interval(secs => 90 * 86400.0 * (:messages - n) / :messages) AS at,
+                CASE WHEN n % 1000 = 0 THEN 0 ELSE (n * 7919) % total.leads END AS k
+            FROM generate_series(1, CAST(:messages AS bigint)) AS n, total
         )
         INSERT INTO gold_communication_log (tenant_id, lead_journey_id, channel, direction,
             status, origin, template_id, content, external_message_id, thread_id, phone_id,
@@ -214,8 +217,7 @@ GENERATE: tuple[tuple[str, str], ...] = (
             sentiment_score, sentiment_analyzed_at, status_updated_at, sent_at, delivered_at,
             read_at, created_at, updated_at)
         SELECT CAST(:tenant AS uuid),
-            CASE WHEN m.n % 1000 = 0 THEN leads.ids[1]
-                ELSE leads.ids[1 + (m.n * 7919) % leads.total] END,
+            leads.id,
             CAST(CASE WHEN m.ch < 4 THEN 'WHATSAPP' WHEN m.ch < 6 THEN 'EMAIL_COLD'
                 ELSE 'EMAIL_WARM' END AS channel_enum),
             CAST(CASE WHEN m.d < 7 THEN 'OUTBOUND' ELSE 'INBOUND' END AS message_direction_enum),
@@ -227,7 +229,7 @@ GENERATE: tuple[tuple[str, str], ...] = (
                 WHEN (m.n / 10) % 10 = 9 THEN 'OPERATOR' ELSE 'AUTOMATION' END,
             CASE WHEN m.d < 7 THEN tpl.ids[1 + m.n % 12] END,
             'Mesaj ' || m.n || ': bună ziua, vă contactăm despre analiza de sol',
-            'ext-' || m.n, 'thread-' || (m.n * 7919) % leads.total,
+            'ext-' || m.n, 'thread-' || m.k,
             CASE WHEN m.ch < 4 THEN 'phone_' || lpad((1 + m.n % 20)::text, 2, '0') END,
             CASE WHEN m.ch < 4 THEN '+40722' || lpad((m.n % 1000000)::text, 6, '0') END,
             CASE WHEN m.ch IN (4, 5) THEN camp.ids[1 + m.n % 6] END,
@@ -244,7 +246,7 @@ GENERATE: tuple[tuple[str, str], ...] = (
             CASE WHEN m.d < 7 AND (m.n / 10) % 10 IN (2, 3, 7) THEN m.at + interval '5 minutes' END,
             m.at,
             m.at + make_interval(secs => (m.n % 600))
-        FROM m, leads, tpl, camp, seq
+        FROM m JOIN leads ON leads.k = m.k, tpl, camp, seq
         """,
     ),
     (
@@ -430,26 +432,49 @@ async def explain(sql: str, params: Any) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
-    import httpx
-    from sqlalchemy import text
 
-    from cerniq.app import create_app
     from cerniq.auth import service as auth_service
     from cerniq.config import get_settings
-    from cerniq.kit.clock import utcnow
-    from cerniq.kit.db import dispose_engines, get_engine, transaction
-    from cerniq.kit.redis import close_redis
+    from cerniq.kit.db import transaction
     from cerniq.models.enums import Role
 
     settings = get_settings()
     async with transaction() as session:
         tenant = await auth_service.ensure_tenant(session, settings.default_tenant_slug, "Bench")
+        if args.reuse:
+            _row, token = await auth_service.create_token(
+                session, tenant_id=tenant.id, role=Role.ADMIN, name="bench"
+            )
+            await session.commit()
+            await time_pages(args, tenant.id, token)
+            return
         await auth_service.create_user(
-            session, tenant_id=tenant.id, email="ana@ferma.ro", display_name="Ana", role=Role.OPERATOR,
+            session,
+            tenant_id=tenant.id,
+            email="ana@ferma.ro",
+            display_name="Ana",
+            role=Role.OPERATOR,
             password="parola-sigura-1",
         )
-        _row, token = await auth_service.create_token(session, tenant_id=tenant.id, role=Role.ADMIN, name="bench")
-    sizes = {"tenant": str(tenant.id), "leads": args.leads, "messages": args.messages, "audit": args.leads // 5}
+        _row, token = await auth_service.create_token(
+            session, tenant_id=tenant.id, role=Role.ADMIN, name="bench"
+        )
+    sizes = {
+        "tenant": str(tenant.id),
+        "leads": args.leads,
+        "messages": args.messages,
+        "audit": args.leads // 5,
+    }
+    if not args.reuse:
+        await generate(sizes)
+    await time_pages(args, tenant.id, token)
+
+
+async def generate(sizes: dict[str, Any]) -> None:
+    from sqlalchemy import text
+
+    from cerniq.kit.db import get_engine
+
     started = time.perf_counter()
     for label, sql in GENERATE:
         t0 = time.perf_counter()
@@ -462,14 +487,28 @@ async def run(args: argparse.Namespace) -> None:
         for table in TABLES:
             await conn.execute(text(f"VACUUM ANALYZE {table}"))
     print(f"  {'vacuum analyze':<24} {'':>17} {time.perf_counter() - t0:>7.1f} s")
-    print(f"generated {args.leads:,} leads and {args.messages:,} messages in {time.perf_counter() - started:.0f} s\n")
+    print(
+        f"generated {sizes['leads']:,} leads, {sizes['messages']:,} messages"
+        f" in {time.perf_counter() - started:.0f} s\n"
+    )
 
+
+async def time_pages(args: argparse.Namespace, tenant_id: Any, token: str) -> None:
+    import httpx
+    from sqlalchemy import text
+
+    from cerniq.app import create_app
+    from cerniq.config import get_settings
+    from cerniq.kit.clock import utcnow
+    from cerniq.kit.db import dispose_engines, get_engine
+    from cerniq.kit.redis import close_redis
+
+    tenant = type("T", (), {"id": tenant_id})
+    settings = get_settings()
     async with get_engine().connect() as conn:
         many_id = (
             await conn.execute(
-                text(
-                    "SELECT id FROM gold_lead_journey WHERE tenant_id = :t ORDER BY created_at, id LIMIT 1"
-                ),
+                text("SELECT id FROM gold_lead_journey WHERE tenant_id = :t ORDER BY created_at, id LIMIT 1"),
                 {"t": tenant.id},
             )
         ).scalar_one()
@@ -491,7 +530,7 @@ async def run(args: argparse.Namespace) -> None:
 
     recorder = Recorder()
     instrument(recorder)
-    d90 = (utcnow().date().toordinal() - 89)
+    d90 = utcnow().date().toordinal() - 89
     from datetime import date
 
     d90_text = date.fromordinal(d90).isoformat()
@@ -530,10 +569,11 @@ async def run(args: argparse.Namespace) -> None:
         for label, median, _status, _count, slowest in results:
             if median <= SLOW_MS or not slowest:
                 continue
+            print(f"\n--- {label}: {median:.0f} ms; its slowest statements:")
+            for statement in slowest[:3]:
+                print(f"  {statement.ms:7.1f} ms  " + " ".join(statement.sql.split())[:600])
             top = slowest[0]
-            print(f"\n--- {label}: {median:.0f} ms; slowest statement {top.ms:.0f} ms:")
-            print("    " + " ".join(top.sql.split())[:1500])
-            print(f"    params: {str(top.params)[:300]}")
+            print(f"  params of the first: {str(top.params)[:300]}")
             print(await explain(top.sql, top.params))
     await close_redis()
     await dispose_engines()
@@ -545,9 +585,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000_000)
     parser.add_argument("--small", action="store_true", help="50,000 leads and 500,000 messages")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--plans", action="store_true", help=f"EXPLAIN ANALYZE of pages over {SLOW_MS:.0f} ms")
+    parser.add_argument(
+        "--plans", action="store_true", help=f"EXPLAIN ANALYZE of pages over {SLOW_MS:.0f} ms"
+    )
     parser.add_argument("--only", help="time only the pages whose label contains this")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the pages of --url, kept by an earlier --keep run"
+    )
     parser.add_argument("--url", help="the database to create (default cerniq_bench_scale_<pid>)")
     args = parser.parse_args()
     if args.small:
@@ -560,13 +605,16 @@ def main() -> None:
     from cerniq.kit.migrate import drop_database, ensure_database_exists, upgrade_database
 
     print(f"database {url.rsplit('/', 1)[1]}: {args.leads:,} leads, {args.messages:,} messages")
-    drop_database(url)
-    ensure_database_exists(url)
+    if args.reuse and not args.url:
+        parser.error("--reuse needs the --url of a kept database")
+    if not args.reuse:
+        drop_database(url)
+        ensure_database_exists(url)
     upgrade_database(url)
     try:
         asyncio.run(run(args))
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             drop_database(url)
 
 
