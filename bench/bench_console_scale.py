@@ -165,13 +165,16 @@ GENERATE: tuple[tuple[str, str], ...] = (
     ),
     (
         "enrollments",
+        # Enrolled leads still COLD have had nothing sent yet (messages_sent = 0).
         """
         INSERT INTO sequence_enrollments (tenant_id, lead_journey_id, sequence_id, current_step,
             total_steps, status, enrolled_at, next_step_at, messages_sent)
-        SELECT j.tenant_id, j.id, j.current_sequence_id, j.sequence_step, 3,
+        SELECT j.tenant_id, j.id, j.current_sequence_id,
+            CASE WHEN j.current_state = 'COLD' THEN 0 ELSE j.sequence_step END, 3,
             CAST(CASE WHEN j.current_state IN ('COLD', 'CONTACTED_WA', 'CONTACTED_EMAIL')
                 THEN 'ACTIVE' ELSE 'STOPPED' END AS enrollment_status_enum),
-            j.sequence_started_at, j.next_action_at, j.sequence_step
+            j.sequence_started_at, j.next_action_at,
+            CASE WHEN j.current_state = 'COLD' THEN 0 ELSE j.sequence_step END
         FROM gold_lead_journey j
         WHERE j.tenant_id = CAST(:tenant AS uuid) AND j.current_sequence_id IS NOT NULL
         """,
