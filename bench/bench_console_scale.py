@@ -607,7 +607,8 @@ def main() -> None:
     os.environ.setdefault("CERNIQ_QUEUE_REDIS_DB", "15")
     from cerniq.kit.migrate import drop_database, ensure_database_exists, upgrade_database
 
-    print(f"database {url.rsplit('/', 1)[1]}: {args.leads:,} leads, {args.messages:,} messages")
+    sizes = "reused as it is" if args.reuse else f"{args.leads:,} leads, {args.messages:,} messages"
+    print(f"database {url.rsplit('/', 1)[1]}: {sizes}")
     if args.reuse and not args.url:
         parser.error("--reuse needs the --url of a kept database")
     if not args.reuse:
