@@ -4,7 +4,7 @@ the lead journeys, the state history and the review queue; the ``outreach_daily_
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, distinct, func, select, union_all
@@ -53,12 +53,23 @@ _COLS = (
 )
 
 
-def messages(tenant_id: uuid.UUID) -> Any:
-    """Every message of the tenant, live and archived, as one subquery."""
-    parts = [
-        select(*(getattr(m, c) for c in _COLS)).where(m.tenant_id == tenant_id)
-        for m in (GoldCommunicationLog, GoldCommunicationLogArchive)
-    ]
+#: How long before a window's start a message whose event falls in the window may have been
+#: last updated: a message's ``updated_at`` is set when any of its times is (sent, opened,
+#: clicked, bounced; created for inbound rows, stamped with the vendor's clock), so it is never
+#: earlier than them but for clock skew between the vendor and us.
+TOUCHED_MARGIN = timedelta(hours=1)
+
+
+def messages(tenant_id: uuid.UUID, *, touched_since: datetime | None = None) -> Any:
+    """Every message of the tenant, live and archived, as one subquery; with ``touched_since``
+    only those updated since then (one range of ``ix_gold_communication_log_tenant_updated``
+    instead of every message of the tenant)."""
+    parts = []
+    for m in (GoldCommunicationLog, GoldCommunicationLogArchive):
+        part = select(*(getattr(m, c) for c in _COLS)).where(m.tenant_id == tenant_id)
+        if touched_since is not None:
+            part = part.where(m.updated_at >= touched_since)
+        parts.append(part)
     return union_all(*parts).subquery("m")
 
 
@@ -69,7 +80,9 @@ def _between(column: Any, start: datetime, end: datetime) -> Any:
 async def message_figures(
     session: AsyncSession, tenant_id: uuid.UUID, day: date, start: datetime, end: datetime
 ) -> dict[str, Any]:
-    m = messages(tenant_id)
+    # Every figure counts messages with a time in [start, end) (or quota spent on ``day``,
+    # which is the day it was sent): none was last updated long before ``start``.
+    m = messages(tenant_id, touched_since=start - TOUCHED_MARGIN)
     out_ = m.c.direction == Direction.OUTBOUND
     in_ = m.c.direction == Direction.INBOUND
     sent = and_(out_, _between(m.c.sent_at, start, end))

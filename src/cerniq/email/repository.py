@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -417,6 +417,19 @@ async def purge_expired_suppressions(session: AsyncSession, now: datetime) -> in
 
 # --- deliverability counts --------------------------------------------------------------------
 
+#: A row sent or bounced since a moment was updated since then (``updated_at`` is stamped with
+#: every status change); the margin covers times taken from a vendor's clock.
+TOUCHED_MARGIN: Final = timedelta(hours=1)
+
+
+def _tenant_touched_since(tenant_id: uuid.UUID, since: datetime) -> tuple[Any, ...]:
+    """The tenant's rows updated since ``since`` (less the margin): one range of
+    ``ix_gold_communication_log_tenant_updated`` instead of every email row of the tenant."""
+    return (
+        GoldCommunicationLog.tenant_id == tenant_id,
+        GoldCommunicationLog.updated_at >= since - TOUCHED_MARGIN,
+    )
+
 
 async def log_counts_by_campaign(
     session: AsyncSession, since: datetime, tenant_id: uuid.UUID | None = None
@@ -438,7 +451,7 @@ async def log_counts_by_campaign(
         .group_by(GoldCommunicationLog.email_campaign_id)
     )
     if tenant_id is not None:
-        query = query.where(GoldCommunicationLog.tenant_id == tenant_id)
+        query = query.where(*_tenant_touched_since(tenant_id, since))
     return {r[0]: (int(r[1]), int(r[2])) for r in await session.execute(query) if r[0] is not None}
 
 
@@ -461,7 +474,7 @@ async def warm_counts(
         .group_by(GoldCommunicationLog.tenant_id)
     )
     if tenant_id is not None:
-        query = query.where(GoldCommunicationLog.tenant_id == tenant_id)
+        query = query.where(*_tenant_touched_since(tenant_id, since))
     return {r[0]: (int(r[1]), int(r[2])) for r in await session.execute(query)}
 
 
@@ -475,7 +488,9 @@ async def bounce_totals(
         GoldCommunicationLog.status == MessageStatus.BOUNCED,
     )
     if since is not None:
-        query = query.where(GoldCommunicationLog.bounced_at >= since)
+        query = query.where(
+            GoldCommunicationLog.bounced_at >= since, *_tenant_touched_since(tenant_id, since)
+        )
     rows = await session.execute(query.group_by(GoldCommunicationLog.bounce_type))
     return {str(kind or "unknown"): int(count) for kind, count in rows}
 

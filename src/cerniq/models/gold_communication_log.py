@@ -40,6 +40,8 @@ class GoldCommunicationLog(CommunicationLogColumns, EagerDefaults, Base):
         Index("ix_gold_communication_log_status_created", "status", "created_at"),
         Index("ix_gold_communication_log_phone_created", "phone_id", "created_at"),
         Index("ix_gold_communication_log_tenant_channel_created", "tenant_id", "channel", "created_at"),
+        # The console's activity feed and today's dashboard figures (migration 0003).
+        Index("ix_gold_communication_log_tenant_updated", "tenant_id", "updated_at"),
         # At most one automated outbound message in flight per lead: dispatch relies on it.
         Index(
             "ux_comm_log_one_inflight",

@@ -381,8 +381,12 @@ def _replied_condition() -> Any:
 def _contacted_condition() -> Any:
     return or_(
         SequenceEnrollment.messages_sent > 0,
+        # An enrollment's messages are its lead's: matching the lead too walks that lead's
+        # messages (ix_gold_communication_log_journey_created), where the enrollment id alone
+        # has no index and would read the whole log for every enrollment with nothing sent.
         exists().where(
             and_(
+                GoldCommunicationLog.lead_journey_id == SequenceEnrollment.lead_journey_id,
                 GoldCommunicationLog.enrollment_id == SequenceEnrollment.id,
                 GoldCommunicationLog.direction == Direction.OUTBOUND,
                 GoldCommunicationLog.status.in_(SENT_STATUSES),
