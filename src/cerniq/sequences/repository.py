@@ -364,35 +364,18 @@ async def enrollment_opened(session: AsyncSession, enrollment_id: uuid.UUID) -> 
 
 
 def _replied_condition() -> Any:
-    inbound = exists().where(
-        and_(
-            GoldCommunicationLog.lead_journey_id == SequenceEnrollment.lead_journey_id,
-            GoldCommunicationLog.direction == Direction.INBOUND,
-            GoldCommunicationLog.created_at >= SequenceEnrollment.enrolled_at,
-        )
-    )
+    # The enrollment's reply counter (the reply pipeline bumps it) or the lead's last reply after
+    # the enrollment: both on the rows already joined, no per-enrollment look into the message
+    # log, so the figure stays cheap with millions of enrollments and messages.
     return or_(
         SequenceEnrollment.replies > 0,
         GoldLeadJourney.last_reply_at >= SequenceEnrollment.enrolled_at,
-        inbound,
     )
 
 
 def _contacted_condition() -> Any:
-    return or_(
-        SequenceEnrollment.messages_sent > 0,
-        # An enrollment's messages are its lead's: matching the lead too walks that lead's
-        # messages (ix_gold_communication_log_journey_created), where the enrollment id alone
-        # has no index and would read the whole log for every enrollment with nothing sent.
-        exists().where(
-            and_(
-                GoldCommunicationLog.lead_journey_id == SequenceEnrollment.lead_journey_id,
-                GoldCommunicationLog.enrollment_id == SequenceEnrollment.id,
-                GoldCommunicationLog.direction == Direction.OUTBOUND,
-                GoldCommunicationLog.status.in_(SENT_STATUSES),
-            )
-        ),
-    )
+    # after_send counts every message sent for the enrollment, on every channel
+    return SequenceEnrollment.messages_sent > 0
 
 
 def _converted_condition() -> Any:
