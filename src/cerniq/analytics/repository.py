@@ -174,7 +174,7 @@ async def stored(
 
 
 def _breakdown(tenant_id: uuid.UUID, key: str, start: datetime, end: datetime) -> Select[Any]:
-    m = messages(tenant_id)
+    m = messages(tenant_id, touched_since=start - TOUCHED_MARGIN)
     column = getattr(m.c, key)
     out_ = m.c.direction == Direction.OUTBOUND
     sent = and_(out_, _between(m.c.sent_at, start, end), m.c.status.not_in(NOT_SENT))
@@ -201,7 +201,8 @@ async def breakdown(
         str(r.key): dict(r._mapping)
         for r in (await session.execute(_breakdown(tenant_id, key, start, end))).all()
     }
-    m = messages(tenant_id)
+    # every row counted here has a time in the window, so none was last updated before it
+    m = messages(tenant_id, touched_since=start - TOUCHED_MARGIN)
     outbound = (
         select(m.c.lead_journey_id, getattr(m.c, key).label("key"), m.c.sent_at)
         .where(
