@@ -3,9 +3,11 @@ actions of the lead detail page."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
+import time
 import uuid
 from typing import Any
 
@@ -247,6 +249,24 @@ def valid_cui(start: int) -> str:
     return str(n)
 
 
+async def import_csv(
+    console: httpx.AsyncClient, csrf: str, name: str, content: bytes, **fields: str
+) -> httpx.Response:
+    """Upload a CSV, then follow its progress page until the import's report is there."""
+    started = await console.post(
+        "/console/leads/import", data={"csrf": csrf, **fields}, files={"file": (name, content, "text/csv")}
+    )
+    assert started.status_code == 303, started.text
+    location = started.headers["location"]
+    assert location.startswith("/console/leads/import/")
+    for _ in range(200):
+        page = await console.get(location)
+        if page.status_code != 200 or 'data-testid="import-running"' not in page.text:
+            return page
+        await asyncio.sleep(0.05)
+    raise AssertionError("the import did not finish")
+
+
 async def test_csv_import_shows_the_bad_rows_line_number(
     console: httpx.AsyncClient, users: dict[str, str], tenant: Any
 ) -> None:
@@ -260,11 +280,7 @@ async def test_csv_import_shows_the_bad_rows_line_number(
         "Ferma Greșită SRL,12345,0722 555 002,doi@ferma.ro\n"
         f"Ferma Import Trei SRL,{good_b},0722 555 003,trei@ferma.ro\n"
     ).encode()
-    response = await console.post(
-        "/console/leads/import",
-        data={"csrf": csrf_of(form.text)},
-        files={"file": ("ferme.csv", content, "text/csv")},
-    )
+    response = await import_csv(console, csrf_of(form.text), "ferme.csv", content)
     assert response.status_code == 200, response.text
     html = response.text
     assert re.search(r'data-testid="import-rows">3<', html)
@@ -278,10 +294,12 @@ async def test_csv_import_shows_the_bad_rows_line_number(
 
     # A dry run counts the same but writes nothing; a non-CSV file is a clear error.
     csrf = csrf_of(html)
-    dry = await console.post(
-        "/console/leads/import",
-        data={"csrf": csrf, "dryRun": "1"},
-        files={"file": ("noi.csv", f"denumire,cui\nFerma Noua SRL,{valid_cui(22_000_000)}\n".encode())},
+    dry = await import_csv(
+        console,
+        csrf,
+        "noi.csv",
+        f"denumire,cui\nFerma Noua SRL,{valid_cui(22_000_000)}\n".encode(),
+        dryRun="1",
     )
     assert "nimic nu a fost scris" in dry.text
     assert names_on((await console.get("/console/leads?search=Noua")).text) == set()
@@ -290,6 +308,33 @@ async def test_csv_import_shows_the_bad_rows_line_number(
     )
     assert binary.status_code == 303
     assert "INVALID_CSV" in (await console.get(binary.headers["location"])).text
+
+
+async def test_an_import_shows_its_progress_and_belongs_to_its_tenant(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any, other_tenant: Any
+) -> None:
+    from cerniq.console import imports
+    from cerniq.kit.redis import get_redis
+
+    await sign_in(console, users["operator"])
+    key = imports.KEY.format("abc123")
+    running = {"tenant": str(tenant.id), "status": "running", "source": "mari.csv", "rows": 4000}
+    await get_redis().hset(key, mapping={**running, "lines": 10000, "beat": time.time()})
+    page = await console.get("/console/leads/import/abc123")
+    assert 'data-testid="import-running"' in page.text and 'value="40"' in page.text  # 40 % done
+    polled = await console.get("/console/leads/import/abc123", headers={"HX-Request": "true"})
+    assert polled.status_code == 200 and "import-running" in polled.text  # htmx keeps polling
+
+    await get_redis().hset(key, mapping={"beat": 0})  # no progress for long: its process stopped
+    stalled = await console.get("/console/leads/import/abc123")
+    assert stalled.status_code == 303
+    assert "IMPORT_STALLED" in (await console.get(stalled.headers["location"])).text
+    refresh = await console.get("/console/leads/import/abc123", headers={"HX-Request": "true"})
+    assert refresh.headers.get("HX-Refresh") == "true"  # the polling page reloads to show it
+
+    await get_redis().hset(key, mapping={"tenant": str(other_tenant.id), "beat": 10**10})
+    other = await console.get("/console/leads/import/abc123")
+    assert other.status_code == 303 and "NOT_FOUND" in other.headers["location"]
 
 
 async def test_export_returns_the_filtered_rows_as_csv(

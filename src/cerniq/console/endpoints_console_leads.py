@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 
 from cerniq.auth.principal import Principal
 from cerniq.console import i18n, web
+from cerniq.console import imports as console_imports
 from cerniq.console.content_forms import page_of
 from cerniq.errors import CerniqError, NotFound, ValidationFailed
 from cerniq.kit.db import transaction
@@ -84,6 +85,8 @@ i18n.add_strings(
             "en": "Required columns: denumire, cui. Optional: email, telefon, whatsapp, judet, ...",
         },
         "leads_import_result": {"ro": "Rezultatul importului", "en": "Import result"},
+        "leads_import_running": {"ro": "Import în curs", "en": "Import running"},
+        "leads_import_refresh": {"ro": "Actualizează", "en": "Refresh"},
         "leads_import_dry_result": {
             "ro": "Rezultatul verificării (nimic nu a fost scris)",
             "en": "Check result (nothing was written)",
@@ -388,6 +391,8 @@ async def leads_import_page(request: Request) -> Response:
 
 @router.post("/leads/import")
 async def leads_import(request: Request) -> Response:
+    """Check the upload (size, encoding, header) at once, then import it in the background and
+    send the operator to a page that follows its progress."""
     back = "/console/leads/import"
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_UPLOAD_BYTES + 64 * 1024:
@@ -399,33 +404,46 @@ async def leads_import(request: Request) -> Response:
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         return web.redirect(back, error="PAYLOAD_TOO_LARGE: the file is larger than 50 MB; split it")
-    dry_run = form.get("dryRun") == "1"
     try:
         text = decode_csv_bytes(data)
         del data
-        async with transaction() as session:
-            reader = CsvReader(io.StringIO(text, newline=""))
-            report = await leads_service.import_leads(
-                session,
-                principal.tenant_id,
-                reader,
-                principal=principal,
-                source=upload.filename,
-                dry_run=dry_run,
-            )
+        reader = CsvReader(io.StringIO(text, newline=""))
     except CerniqError as exc:
         return web.redirect(back, error=web.error_text(exc))
+    import_id = await console_imports.start(
+        principal,
+        reader,
+        source=upload.filename,
+        dry_run=form.get("dryRun") == "1",
+        lines=max(text.count("\n") - 1, 1),
+    )
+    return web.redirect(f"/console/leads/import/{import_id}")
+
+
+@router.get("/leads/import/{import_id}")
+async def leads_import_status(import_id: str, request: Request) -> Response:
+    """An import's progress (the page polls itself while it runs), then its report."""
     found = await web.signed_in(request)
-    csrf = found[1] if found else ""
-    result = report.to_dict()
+    if found is None:
+        return web.to_login(request)
+    principal, csrf = found
+    job = await console_imports.status(principal.tenant_id, import_id)
+    if request.headers.get("hx-request") and (job is None or job["status"] != "running" or job["error"]):
+        return Response(status_code=204, headers={"HX-Refresh": "true"})  # show the outcome in full
+    if job is None:
+        return web.redirect("/console/leads/import", error=f"NOT_FOUND: no import {import_id!r}")
+    if job.get("error"):
+        return web.redirect("/console/leads/import", error=str(job["error"]))
+    result = job.get("report")
     return await web.render(
         request,
         "lead_import.html",
         principal,
         csrf,
+        job=job,
         report=result,
-        errors=result["errors"][:MAX_ERRORS_SHOWN],
-        warnings=result["warnings"][:MAX_ERRORS_SHOWN],
+        errors=result["errors"][:MAX_ERRORS_SHOWN] if result else [],
+        warnings=result["warnings"][:MAX_ERRORS_SHOWN] if result else [],
     )
 
 
