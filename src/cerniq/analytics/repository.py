@@ -4,7 +4,7 @@ the lead journeys, the state history and the review queue; the ``outreach_daily_
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, distinct, func, select, union_all
@@ -20,6 +20,7 @@ from cerniq.models import (
     OutreachDailyStats,
     WaPhoneNumber,
 )
+from cerniq.models.communication_log_columns import touched_since
 from cerniq.models.enums import Channel, Direction, LeadState, MessageStatus
 from cerniq.replies.bands import POSITIVE_REPLY_SCORE
 
@@ -53,22 +54,14 @@ _COLS = (
 )
 
 
-#: How long before a window's start a message whose event falls in the window may have been
-#: last updated: a message's ``updated_at`` is set when any of its times is (sent, opened,
-#: clicked, bounced; created for inbound rows, stamped with the vendor's clock), so it is never
-#: earlier than them but for clock skew between the vendor and us.
-TOUCHED_MARGIN = timedelta(hours=1)
-
-
-def messages(tenant_id: uuid.UUID, *, touched_since: datetime | None = None) -> Any:
-    """Every message of the tenant, live and archived, as one subquery; with ``touched_since``
-    only those updated since then (one range of ``ix_gold_communication_log_tenant_updated``
-    instead of every message of the tenant)."""
+def messages(tenant_id: uuid.UUID, *, events_since: datetime | None = None) -> Any:
+    """Every message of the tenant, live and archived, as one subquery; with ``events_since``
+    only those that can have an event since then (see ``touched_since``)."""
     parts = []
     for m in (GoldCommunicationLog, GoldCommunicationLogArchive):
         part = select(*(getattr(m, c) for c in _COLS)).where(m.tenant_id == tenant_id)
-        if touched_since is not None:
-            part = part.where(m.updated_at >= touched_since)
+        if events_since is not None:
+            part = part.where(touched_since(m, events_since))
         parts.append(part)
     return union_all(*parts).subquery("m")
 
@@ -82,7 +75,7 @@ async def message_figures(
 ) -> dict[str, Any]:
     # Every figure counts messages with a time in [start, end) (or quota spent on ``day``,
     # which is the day it was sent): none was last updated long before ``start``.
-    m = messages(tenant_id, touched_since=start - TOUCHED_MARGIN)
+    m = messages(tenant_id, events_since=start)
     out_ = m.c.direction == Direction.OUTBOUND
     in_ = m.c.direction == Direction.INBOUND
     sent = and_(out_, _between(m.c.sent_at, start, end))
@@ -174,7 +167,7 @@ async def stored(
 
 
 def _breakdown(tenant_id: uuid.UUID, key: str, start: datetime, end: datetime) -> Select[Any]:
-    m = messages(tenant_id, touched_since=start - TOUCHED_MARGIN)
+    m = messages(tenant_id, events_since=start)
     column = getattr(m.c, key)
     out_ = m.c.direction == Direction.OUTBOUND
     sent = and_(out_, _between(m.c.sent_at, start, end), m.c.status.not_in(NOT_SENT))
@@ -202,7 +195,7 @@ async def breakdown(
         for r in (await session.execute(_breakdown(tenant_id, key, start, end))).all()
     }
     # every row counted here has a time in the window, so none was last updated before it
-    m = messages(tenant_id, touched_since=start - TOUCHED_MARGIN)
+    m = messages(tenant_id, events_since=start)
     outbound = (
         select(m.c.lead_journey_id, getattr(m.c, key).label("key"), m.c.sent_at)
         .where(

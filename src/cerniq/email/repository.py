@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, Final
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -21,6 +21,7 @@ from cerniq.models import (
     SuppressionEntry,
     WaPhoneNumber,
 )
+from cerniq.models.communication_log_columns import touched_since
 from cerniq.models.enums import Channel, Direction, MessageStatus, PhoneStatus, SuppressionReason
 
 # Rows that reached the vendor (the denominator of a bounce rate).
@@ -417,18 +418,10 @@ async def purge_expired_suppressions(session: AsyncSession, now: datetime) -> in
 
 # --- deliverability counts --------------------------------------------------------------------
 
-#: A row sent or bounced since a moment was updated since then (``updated_at`` is stamped with
-#: every status change); the margin covers times taken from a vendor's clock.
-TOUCHED_MARGIN: Final = timedelta(hours=1)
-
 
 def _tenant_touched_since(tenant_id: uuid.UUID, since: datetime) -> tuple[Any, ...]:
-    """The tenant's rows updated since ``since`` (less the margin): one range of
-    ``ix_gold_communication_log_tenant_updated`` instead of every email row of the tenant."""
-    return (
-        GoldCommunicationLog.tenant_id == tenant_id,
-        GoldCommunicationLog.updated_at >= since - TOUCHED_MARGIN,
-    )
+    """The tenant's rows that can have been sent or bounced since ``since``."""
+    return (GoldCommunicationLog.tenant_id == tenant_id, touched_since(GoldCommunicationLog, since))
 
 
 async def log_counts_by_campaign(

@@ -9,8 +9,8 @@ Foreign keys and unique constraints live only on the live table (its ``__table_a
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, Final
 
 from sqlalchemy import SmallInteger, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -28,6 +28,17 @@ from cerniq.models.columns import (
 from cerniq.models.enums import Channel, Direction, MessageStatus
 
 ORIGINS = ("AUTOMATION", "AI", "OPERATOR", "REVIEW", "TEST", "WEBHOOK")
+
+#: How long before an event of a message (sent, opened, clicked, bounced; received for inbound
+#: rows, stamped with the vendor's clock) its ``updated_at`` may be: it is set with every change,
+#: so it is never earlier than them but for clock skew between the vendor and us.
+UPDATED_AT_SKEW: Final = timedelta(hours=1)
+
+
+def touched_since(model: Any, moment: datetime) -> Any:
+    """``model``'s rows with an event at or after ``moment`` are among these: one range of the
+    ``(tenant_id, updated_at)`` index instead of every row of the tenant."""
+    return model.updated_at >= moment - UPDATED_AT_SKEW
 
 
 class CommunicationLogColumns:
