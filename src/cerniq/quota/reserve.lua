@@ -1,7 +1,6 @@
 -- Reserve WhatsApp quota atomically (cerniq.quota.guardian.QuotaGuardian.reserve and
--- reserve_many). One reservation takes 3 keys and 5 arguments (several may follow in turn:
--- KEYS 3n+1..3n+3, ARGV 5n+1..5n+5); reserve_many's compact form is described below. A call
--- is applied in order, atomically.
+-- reserve_many). One reservation takes the 3 keys and 5 arguments below; reserve_many's batch
+-- form is described further down, and a batch is applied in order, atomically.
 --
 -- KEYS[1] quota:wa:{phone}:{day}      new contacts spent that business day (runbook key)
 -- KEYS[2] quota:fu:wa:{phone}:{day}   follow-ups sent that business day
@@ -54,13 +53,12 @@ local function reserve(kq, kf, kr, rid, cost, limit, cap, ttl)
   return reply(1, 'QUOTA_OK', used, followups, cost)
 end
 
-local lines = {}
-
 if #ARGV == 3 and ARGV[1] == 'BATCH' then
   -- reserve_many: KEYS are the distinct (counter, follow-ups, reservations) triples of the
   -- batch's phones and days; ARGV[2] the ttl; ARGV[3] one line per reservation,
   -- "<triple number from 1> <reservation_id> <cost> <limit> <followup cap>\n".
   local ttl = ARGV[2]
+  local lines = {}
   for slot, rid, cost, limit, cap in string.gmatch(ARGV[3], '(%d+) (%S+) (%d+) (%d+) (%d+)\n') do
     local k = (tonumber(slot) - 1) * 3
     local line, err = reserve(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], rid, cost, limit, cap, ttl)
@@ -73,13 +71,8 @@ if #ARGV == 3 and ARGV[1] == 'BATCH' then
   return table.concat(lines, '\n')
 end
 
-for n = 0, #KEYS / 3 - 1 do
-  local k, a = n * 3, n * 5
-  local line, err = reserve(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
-    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
-  if line == nil then
-    return redis.error_reply(err)
-  end
-  lines[#lines + 1] = line
+local line, err = reserve(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if line == nil then
+  return redis.error_reply(err)
 end
-return table.concat(lines, '\n')
+return line
