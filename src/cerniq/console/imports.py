@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from cerniq.auth.principal import Principal
 from cerniq.console import web
@@ -108,11 +108,7 @@ async def status(tenant_id: uuid.UUID, import_id: str) -> dict[str, Any] | None:
     ``error`` when it failed or stalled), or None when there is no such import of this tenant."""
     if not import_id.isalnum():
         return None
-    raw = await get_redis().hgetall(KEY.format(import_id))
-    data = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in raw.items()
-    }
+    data = cast("dict[str, str]", await get_redis().hgetall(KEY.format(import_id)))  # decoded client
     if not data or data.get("tenant") != str(tenant_id):
         return None
     rows, lines = int(data.get("rows", 0)), max(int(data.get("lines", 1)), 1)

@@ -19,6 +19,7 @@ from cerniq.config import Settings, get_settings
 AfterCommit = Callable[[], Awaitable[Any]]
 
 _engines: dict[str, AsyncEngine] = {}
+_makers: dict[str, async_sessionmaker[AsyncSession]] = {}
 _pre_ping = True
 
 
@@ -30,9 +31,6 @@ def set_pre_ping(enabled: bool) -> None:
     dropped connection fails and is retried, and the failed connection invalidates the pool."""
     global _pre_ping
     _pre_ping = enabled
-
-
-_makers: dict[str, async_sessionmaker[AsyncSession]] = {}
 
 
 def get_engine(settings: Settings | None = None) -> AsyncEngine:
