@@ -16,7 +16,6 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.auth.principal import Principal
-from cerniq.auth.service import record_audit
 from cerniq.console import web
 from cerniq.console.content_forms import page_of
 from cerniq.console.i18n import add_strings
@@ -86,22 +85,15 @@ async def _audit(
     request: Request,
     principal: Principal,
     action: str,
-    entity_id: str,
+    queue: str,
     *,
     after: dict[str, Any],
-    entity_type: str = "queue",
     reason: str | None = None,
 ) -> None:
     """The audit row the JSON API writes for the same action."""
-    await record_audit(
-        session,
-        principal,
-        action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        reason=reason,
-        after=after,
-        request_id=getattr(request.state, "request_id", None),
+    request_id = getattr(request.state, "request_id", None)
+    await queue_admin.audit(
+        session, principal, action, queue, after=after, reason=reason, request_id=request_id
     )
 
 
@@ -139,7 +131,6 @@ async def dlq_retry(request: Request) -> Response:
             principal,
             "dlq.retry",
             "dlq:outreach",
-            entity_type="queue",
             after={"count": len(results)},
         )
 

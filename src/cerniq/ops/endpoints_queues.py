@@ -14,7 +14,6 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from cerniq.auth.dependencies import Admin, Operator, Session, Viewer
 from cerniq.auth.principal import Principal
-from cerniq.auth.service import record_audit
 from cerniq.kit.metrics import register_refresher
 from cerniq.ops import gauges, queue_admin
 
@@ -34,15 +33,9 @@ async def _audit(
     after: dict[str, Any],
     reason: str | None = None,
 ) -> None:
-    await record_audit(
-        session,
-        principal,
-        action,
-        entity_type="queue",
-        entity_id=name,
-        reason=reason,
-        after=after,
-        request_id=getattr(request.state, "request_id", None),
+    request_id = getattr(request.state, "request_id", None)
+    await queue_admin.audit(
+        session, principal, action, name, after=after, reason=reason, request_id=request_id
     )
 
 

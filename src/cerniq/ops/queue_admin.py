@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerniq.auth.principal import Principal
+from cerniq.auth.service import record_audit
 from cerniq.errors import Conflict, NotFound, ValidationFailed
 from cerniq.kit.clock import utcnow
 from cerniq.kit.redis import get_queue_redis
@@ -519,3 +521,26 @@ async def dlq_trim(keep: int) -> dict[str, Any]:
         raise ValidationFailed("keep must be >= 0", details={"keep": keep})
     removed = await dlq.trim(keep)
     return {"kept": min(keep, await dlq.length()), "removed": removed}
+
+
+async def audit(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    queue: str,
+    *,
+    after: dict[str, Any],
+    reason: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """The audit row of an operator's action on a queue (or the DLQ), from the API or the console."""
+    await record_audit(
+        session,
+        principal,
+        action,
+        entity_type="queue",
+        entity_id=queue,
+        reason=reason,
+        after=after,
+        request_id=request_id,
+    )
