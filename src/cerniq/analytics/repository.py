@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, distinct, func, select, union_all
+from sqlalchemy import Date, and_, cast, distinct, func, select, true, tuple_, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -166,84 +166,133 @@ async def stored(
     return list((await session.execute(stmt)).scalars().all())
 
 
-def _breakdown(tenant_id: uuid.UUID, key: str, start: datetime, end: datetime) -> Select[Any]:
-    m = messages(tenant_id, events_since=start)
-    column = getattr(m.c, key)
-    out_ = m.c.direction == Direction.OUTBOUND
-    sent = and_(out_, _between(m.c.sent_at, start, end), m.c.status.not_in(NOT_SENT))
+BREAKDOWN_KEYS = {"phones": "phone_id", "templates": "template_id", "sequences": "sequence_id"}
+#: The counts of one key on one day, as stored in ``outreach_daily_stats.breakdowns``.
+COUNTS = ("sent", "newContacts", "leadsContacted", "leadsReplied", "positiveReplies")
+
+Breakdowns = dict[str, dict[str, dict[str, int]]]  # kind -> key -> count -> n
+
+
+def _local_day(column: Any, tz: str) -> Any:
+    return cast(func.timezone(tz, column), Date)
+
+
+def _grouped_by_key(*columns: Any) -> Any:
+    """One grouping set per breakdown key, each with the day."""
+    day = columns[0]
+    return func.grouping_sets(*(tuple_(day, c) for c in columns[1:]))
+
+
+def _last_touch(inbound: Any) -> Any:
+    """The last outbound message a lead was sent before the inbound row (live or archived): its
+    phone, template and sequence are the ones the reply is credited to."""
+    parts = []
+    for m in (GoldCommunicationLog, GoldCommunicationLogArchive):
+        parts.append(
+            select(m.phone_id, m.template_id, m.sequence_id, m.created_at)
+            .where(
+                m.lead_journey_id == inbound.c.lead_journey_id,
+                m.direction == Direction.OUTBOUND,
+                m.sent_at < inbound.c.created_at,
+            )
+            .order_by(m.created_at.desc())
+            .limit(1)
+            .correlate(inbound)
+        )
+    both = union_all(*parts).subquery("touches")
     return (
-        select(
-            column.label("key"),
-            func.count().filter(sent).label("sent"),
-            func.count(distinct(m.c.lead_journey_id)).filter(sent).label("leads_contacted"),
-            func.count()
-            .filter(and_(out_, m.c.quota_cost == 1, _between(m.c.sent_at, start, end)))
-            .label("new_contacts"),
-        )
-        .where(column.is_not(None))
-        .group_by(column)
+        select(both.c.phone_id, both.c.template_id, both.c.sequence_id)
+        .order_by(both.c.created_at.desc())
+        .limit(1)
+        .lateral("touch")
     )
 
 
-async def breakdown(
-    session: AsyncSession, tenant_id: uuid.UUID, key: str, start: datetime, end: datetime
-) -> list[dict[str, Any]]:
-    """Per ``key`` (template_id, sequence_id, phone_id): messages sent, leads contacted, and the
-    leads that replied / replied positively after a message of that key in the window."""
-    rows = {
-        str(r.key): dict(r._mapping)
-        for r in (await session.execute(_breakdown(tenant_id, key, start, end))).all()
-    }
-    # every row counted here has a time in the window, so none was last updated before it
+def _add(out: dict[date, Breakdowns], day: date, kind: str, key: Any, **counts: int) -> None:
+    entry = out.setdefault(day, {k: {} for k in BREAKDOWN_KEYS}).setdefault(kind, {})
+    row = entry.setdefault(str(key), dict.fromkeys(COUNTS, 0))
+    for name, n in counts.items():
+        row[name] += int(n)
+
+
+async def breakdowns_by_day(
+    session: AsyncSession, tenant_id: uuid.UUID, start: datetime, end: datetime, tz: str
+) -> dict[date, Breakdowns]:
+    """Per day of ``tz`` in [start, end) and per phone, template and sequence: messages sent,
+    new contacts, distinct leads sent a message that day, and distinct leads that replied that
+    day crediting the key (all, and positively).
+
+    A reply is credited to the phone, template and sequence of the last message the lead was
+    sent before it (last touch), on the day it arrived: a closed day's figures never change, so
+    ranges add up stored days. Two statements, one scan of the range's messages each."""
     m = messages(tenant_id, events_since=start)
+    keys = [getattr(m.c, c) for c in BREAKDOWN_KEYS.values()]
+    day = _local_day(m.c.sent_at, tz).label("day")
+    sent = m.c.status.not_in(NOT_SENT)
     outbound = (
-        select(m.c.lead_journey_id, getattr(m.c, key).label("key"), m.c.sent_at)
-        .where(
-            m.c.direction == Direction.OUTBOUND,
-            _between(m.c.sent_at, start, end),
-            getattr(m.c, key).is_not(None),
+        select(
+            day,
+            *keys,
+            *(func.grouping(k).label(f"g_{i}") for i, k in enumerate(keys)),
+            func.count().filter(sent).label("sent"),
+            func.count().filter(m.c.quota_cost == 1).label("new"),
+            func.count(distinct(m.c.lead_journey_id)).filter(sent).label("contacted"),
         )
-        .subquery("o")
+        .where(m.c.direction == Direction.OUTBOUND, _between(m.c.sent_at, start, end))
+        .group_by(_grouped_by_key(day, *keys))
     )
+    out: dict[date, Breakdowns] = {}
+    kinds = list(BREAKDOWN_KEYS)
+    for r in (await session.execute(outbound)).all():
+        for i, kind in enumerate(kinds):
+            key = r[1 + i]
+            if r._mapping[f"g_{i}"] == 0 and key is not None:
+                _add(out, r.day, kind, key, sent=r.sent, newContacts=r.new, leadsContacted=r.contacted)
+
     inbound = (
         select(m.c.lead_journey_id, m.c.created_at, m.c.sentiment_score)
-        .where(m.c.direction == Direction.INBOUND, m.c.created_at >= start)
+        .where(m.c.direction == Direction.INBOUND, _between(m.c.created_at, start, end))
         .subquery("i")
     )
+    touch = _last_touch(inbound)
+    touch_keys = [touch.c.phone_id, touch.c.template_id, touch.c.sequence_id]
+    reply_day = _local_day(inbound.c.created_at, tz).label("day")
+    lead = distinct(inbound.c.lead_journey_id)
     replies = (
         select(
-            outbound.c.key,
-            func.count(distinct(inbound.c.lead_journey_id)).label("replied"),
-            func.count(distinct(inbound.c.lead_journey_id))
-            .filter(inbound.c.sentiment_score >= POSITIVE_REPLY_SCORE)
-            .label("positive"),
+            reply_day,
+            *touch_keys,
+            *(func.grouping(k).label(f"g_{i}") for i, k in enumerate(touch_keys)),
+            func.count(lead).label("replied"),
+            func.count(lead).filter(inbound.c.sentiment_score >= POSITIVE_REPLY_SCORE).label("positive"),
         )
-        .join(
-            inbound,
-            and_(
-                inbound.c.lead_journey_id == outbound.c.lead_journey_id,
-                inbound.c.created_at > outbound.c.sent_at,
-            ),
-        )
-        .group_by(outbound.c.key)
+        .select_from(inbound.join(touch, true()))
+        .group_by(_grouped_by_key(reply_day, *touch_keys))
     )
     for r in (await session.execute(replies)).all():
-        entry = rows.setdefault(
-            str(r.key), {"key": r.key, "sent": 0, "leads_contacted": 0, "new_contacts": 0}
-        )
-        entry["replied"], entry["positive"] = int(r.replied), int(r.positive)
+        for i, kind in enumerate(kinds):
+            key = r[1 + i]
+            if r._mapping[f"g_{i}"] == 0 and key is not None:
+                _add(out, r.day, kind, key, leadsReplied=r.replied, positiveReplies=r.positive)
+    return out
+
+
+def breakdown_items(days: list[Breakdowns], kind: str) -> list[dict[str, Any]]:
+    """The per-key items of ``kind`` over ``days`` (summed; a lead counts once per day it was
+    sent a message, and once per day it replied), with the rates, most messages first."""
+    totals: dict[str, dict[str, int]] = {}
+    for figures in days:
+        for key, counts in figures.get(kind, {}).items():
+            row = totals.setdefault(key, dict.fromkeys(COUNTS, 0))
+            for name in COUNTS:
+                row[name] += int(counts.get(name, 0))
     out = []
-    for entry in rows.values():
-        contacted = int(entry["leads_contacted"])
-        replied, positive = int(entry.get("replied", 0)), int(entry.get("positive", 0))
+    for key, row in totals.items():
+        contacted, replied, positive = row["leadsContacted"], row["leadsReplied"], row["positiveReplies"]
         out.append(
             {
-                "id": str(entry["key"]),
-                "sent": int(entry["sent"]),
-                "newContacts": int(entry["new_contacts"]),
-                "leadsContacted": contacted,
-                "leadsReplied": replied,
-                "positiveReplies": positive,
+                "id": key,
+                **row,
                 "replyRate": round(replied / contacted, 4) if contacted else 0.0,
                 "positiveRepliesPerLeadContacted": round(positive / contacted, 4) if contacted else 0.0,
             }

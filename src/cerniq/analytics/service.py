@@ -110,10 +110,18 @@ async def compute(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> dic
 
 
 async def rollup(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> dict[str, Any]:
-    """Compute ``day`` and UPSERT it on (tenant_id, stat_date)."""
+    """Compute ``day`` (its figures and its per phone / template / sequence breakdowns) and
+    UPSERT it on (tenant_id, stat_date)."""
     values = await compute(session, tenant_id, day)
-    await repository.upsert_stats(session, tenant_id, day, values)
+    start, end = bounds(day)
+    found = await repository.breakdowns_by_day(session, tenant_id, start, end, get_settings().timezone)
+    stored = dict(values, breakdowns=found.get(day) or _empty_breakdowns())
+    await repository.upsert_stats(session, tenant_id, day, stored)
     return values
+
+
+def _empty_breakdowns() -> repository.Breakdowns:
+    return {kind: {} for kind in repository.BREAKDOWN_KEYS}
 
 
 async def rollup_all(session: AsyncSession, day: date) -> int:
@@ -267,7 +275,37 @@ async def funnel_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, 
     }
 
 
-BREAKDOWNS = {"phones": "phone_id", "templates": "template_id", "sequences": "sequence_id"}
+async def breakdowns_of(
+    session: AsyncSession, tenant_id: uuid.UUID, first: date, last: date
+) -> list[repository.Breakdowns]:
+    """The per-key figures of every day in [first, last]: a closed day's from its rolled-up row
+    when it has one, the others (today, days never rolled up) computed, one statement pair per
+    run of consecutive such days."""
+    rows = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
+    current = today()
+    days: dict[date, repository.Breakdowns] = {}
+    missing: list[date] = []
+    day = first
+    while day <= last:
+        row = rows.get(day)
+        if row is not None and row.breakdowns is not None and day < current:
+            days[day] = row.breakdowns
+        else:
+            missing.append(day)
+        day += timedelta(days=1)
+    runs: list[list[date]] = []
+    for day in missing:
+        if runs and runs[-1][-1] + timedelta(days=1) == day:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    tz = get_settings().timezone
+    for run in runs:
+        start, end = bounds(run[0])[0], bounds(run[-1])[1]
+        found = await repository.breakdowns_by_day(session, tenant_id, start, end, tz)
+        for day in run:
+            days[day] = found.get(day) or _empty_breakdowns()
+    return [days[d] for d in sorted(days)]
 
 
 async def breakdown_view(
@@ -278,25 +316,37 @@ async def breakdown_view(
     last: date | None,
     days: int = 30,
 ) -> dict[str, Any]:
+    """Per phone, template or sequence over the range: the sum of its days (see
+    ``repository.breakdowns_by_day``)."""
+    return await breakdowns_view(session, tenant_id, first, last, days, kinds=(kind,))
+
+
+async def breakdowns_view(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    first: date | None,
+    last: date | None,
+    days: int = 30,
+    *,
+    kinds: tuple[str, ...] = tuple(repository.BREAKDOWN_KEYS),
+) -> dict[str, Any]:
+    """``{"from", "to", "phones": [...], "templates": [...], "sequences": [...]}`` (``kinds``)."""
     first, last = parse_range(first, last, days)
-    start, _ = bounds(first)
-    _, end = bounds(last)
-    items = await repository.breakdown(session, tenant_id, BREAKDOWNS[kind], start, end)
-    return {"from": first.isoformat(), "to": last.isoformat(), kind: items}
+    figures = await breakdowns_of(session, tenant_id, first, last)
+    items = {kind: repository.breakdown_items(figures, kind) for kind in kinds}
+    return {"from": first.isoformat(), "to": last.isoformat(), **items}
 
 
 async def daily_report(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> dict[str, Any]:
     """Roll ``day`` up, build the full report (stats, funnel, per phone / template / sequence)
     and store it in the day's ``outreach_daily_stats.report``."""
     values = await rollup(session, tenant_id, day)
-    start, end = bounds(day)
+    figures = await breakdowns_of(session, tenant_id, day, day)
     report = {
         "date": day.isoformat(),
         "stats": stats_view(values),
         "funnel": await repository.funnel(session, tenant_id),
-        "phones": await repository.breakdown(session, tenant_id, "phone_id", start, end),
-        "templates": await repository.breakdown(session, tenant_id, "template_id", start, end),
-        "sequences": await repository.breakdown(session, tenant_id, "sequence_id", start, end),
+        **{kind: repository.breakdown_items(figures, kind) for kind in repository.BREAKDOWN_KEYS},
     }
     row = (
         await session.execute(

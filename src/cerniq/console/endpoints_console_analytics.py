@@ -76,6 +76,12 @@ add_strings(
         "an_p90_minutes": {"ro": "P90 (min)", "en": "P90 (min)"},
         "an_within_sla": {"ro": "În SLA", "en": "Within SLA"},
         "an_deleted": {"ro": "(șters)", "en": "(deleted)"},
+        "an_counting": {
+            "ro": "Un lead se numără o dată pe fiecare zi în care a primit mesaje; un răspuns se atribuie "
+            "telefonului, șablonului și secvenței ultimului mesaj trimis înaintea lui.",
+            "en": "A lead counts once per day it was sent messages; a reply is credited to the phone, "
+            "template and sequence of the last message sent before it.",
+        },
     }
 )
 
@@ -156,13 +162,9 @@ async def analytics_page(request: Request) -> Response:
     sla_days = min(max((analytics.today() - first).days + 1, 1), 365)
     async with transaction() as session:
         series = await analytics.daily_series_view(session, tenant_id, first, last)
-        phones = (await analytics.breakdown_view(session, tenant_id, "phones", first, last))["phones"]
-        by_template = (await analytics.breakdown_view(session, tenant_id, "templates", first, last))[
-            "templates"
-        ]
-        by_sequence = (await analytics.breakdown_view(session, tenant_id, "sequences", first, last))[
-            "sequences"
-        ]
+        breakdowns = await analytics.breakdowns_view(session, tenant_id, first, last)
+        phones, by_template = breakdowns["phones"], breakdowns["templates"]
+        by_sequence = breakdowns["sequences"]
         template_rows = await _template_rows(session, tenant_id, by_template)
         sequence_stats = {s["sequenceId"]: s for s in await sequences.analytics_view(session, tenant_id)}
         sla = await reviews.sla_performance(session, tenant_id, days=sla_days)

@@ -48,4 +48,7 @@ class OutreachDailyStats(UUIDPk, TenantScoped, Timestamps, EagerDefaults, Base):
     reviews_sla_breached: Mapped[int] = counter()
     sentiment_avg: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
     report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Per phone, template and sequence: {"phones": {id: {sent, newContacts, leadsContacted,
+    # leadsReplied, positiveReplies}}, "templates": {...}, "sequences": {...}}.
+    breakdowns: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     computed_at: Mapped[datetime] = mapped_column(server_default=func.now())

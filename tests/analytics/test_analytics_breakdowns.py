@@ -1,0 +1,139 @@
+"""Per phone / template / sequence figures over a range: closed days come from their rolled-up
+row, today is computed, and a reply is credited to the last message sent before it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from cerniq.analytics import service
+from cerniq.config import get_settings
+from cerniq.kit.db import transaction
+from cerniq.models import GoldCommunicationLog, OutreachDailyStats, OutreachTemplate
+from cerniq.models.enums import Channel, Direction, MessageStatus
+from tests.fixtures.outreach import add_leads, add_phones, add_sequence
+
+
+@pytest.fixture(autouse=True)
+def local_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERNIQ_LOCAL_OPERATOR_MODE", "true")
+    get_settings.cache_clear()
+
+
+def at(day_offset: int, hour: int) -> datetime:
+    """``hour``:00 Bucharest time ``day_offset`` days from today."""
+    day = service.today() + timedelta(days=day_offset)
+    return datetime.combine(day, time(hour), tzinfo=get_settings().tz)
+
+
+async def seed(tenant: Any) -> dict[str, Any]:
+    """Yesterday: leads A and B get template T1 from phone 1. Today: lead A gets a follow-up
+    with template T2 from phone 2 and then replies positively; lead B replies (to yesterday's
+    message)."""
+    phones = await add_phones(tenant, 2)
+    sequence = await add_sequence(tenant)
+    a, b = await add_leads(tenant, 2)
+    yesterday, today = at(-1, 10), at(0, 0) + timedelta(minutes=1)
+    async with transaction() as session:
+        templates = [
+            OutreachTemplate(tenant_id=tenant.id, name=f"T{n}", channel=Channel.WHATSAPP, content="Bună")
+            for n in (1, 2)
+        ]
+        session.add_all(templates)
+        await session.flush()
+        t1, t2 = (t.id for t in templates)
+
+        def msg(journey: uuid.UUID, when: datetime, **kw: Any) -> GoldCommunicationLog:
+            return GoldCommunicationLog(
+                **{
+                    "tenant_id": tenant.id,
+                    "lead_journey_id": journey,
+                    "channel": Channel.WHATSAPP,
+                    "direction": Direction.OUTBOUND,
+                    "status": MessageStatus.SENT,
+                    "sequence_id": sequence,
+                    "content": "Bună ziua",
+                    "created_at": when,
+                    "updated_at": when,
+                    "sent_at": when,
+                }
+                | kw
+            )
+
+        session.add_all(
+            [
+                msg(a, yesterday, phone_id=phones[0], template_id=t1, quota_cost=1),
+                msg(b, yesterday, phone_id=phones[0], template_id=t1, quota_cost=1),
+                msg(a, today, phone_id=phones[1], template_id=t2),
+            ]
+        )
+        await session.flush()
+        reply = {"direction": Direction.INBOUND, "status": MessageStatus.RECEIVED, "sent_at": None}
+        session.add_all(
+            [
+                msg(a, today + timedelta(minutes=1), sentiment_score=70, **reply),
+                msg(b, today + timedelta(minutes=2), sentiment_score=-10, **reply),
+            ]
+        )
+    return {"phones": phones, "sequence": sequence, "t1": str(t1), "t2": str(t2)}
+
+
+async def test_a_range_adds_up_its_days_and_credits_replies_to_the_last_message(
+    tenant: Any, local_api: Any
+) -> None:
+    s = await seed(tenant)
+    resp = await local_api.get("/api/v1/outreach/analytics/templates?days=2")
+    body = resp.json()
+    assert resp.status_code == 200, body
+    by_id = {t["id"]: t for t in body["templates"]}
+    assert (by_id[s["t1"]]["sent"], by_id[s["t1"]]["newContacts"], by_id[s["t1"]]["leadsContacted"]) == (
+        2,
+        2,
+        2,
+    )
+    # B's reply follows T1 (its last message); A's follows T2, sent to A today.
+    assert (by_id[s["t1"]]["leadsReplied"], by_id[s["t1"]]["positiveReplies"]) == (1, 0)
+    assert (by_id[s["t2"]]["leadsReplied"], by_id[s["t2"]]["positiveReplies"]) == (1, 1)
+    assert by_id[s["t2"]]["replyRate"] == 1.0
+
+    phones = {
+        p["id"]: p for p in (await local_api.get("/api/v1/outreach/analytics/phones?days=2")).json()["phones"]
+    }
+    assert phones[s["phones"][0]]["leadsReplied"] == 1 and phones[s["phones"][1]]["leadsReplied"] == 1
+
+    # The sequence reached A on both days: a lead counts once per day it was messaged.
+    (seq,) = (await local_api.get("/api/v1/outreach/analytics/sequences?days=2")).json()["sequences"]
+    assert (seq["sent"], seq["leadsContacted"], seq["leadsReplied"]) == (3, 3, 2)
+    # Only today: A's follow-up, and both replies (both leads were messaged before).
+    (seq,) = (await local_api.get("/api/v1/outreach/analytics/sequences?days=1")).json()["sequences"]
+    assert (seq["sent"], seq["leadsContacted"], seq["leadsReplied"]) == (1, 1, 2)
+
+
+async def test_a_closed_day_is_read_from_its_rolled_up_row(tenant: Any, local_api: Any) -> None:
+    s = await seed(tenant)
+    yesterday = service.today() - timedelta(days=1)
+    async with transaction() as session:
+        await service.rollup(session, tenant.id, yesterday)
+    async with transaction() as session:
+        row = (await session.execute(select(OutreachDailyStats))).scalar_one()
+        assert row.breakdowns is not None
+        assert row.breakdowns["templates"][s["t1"]]["sent"] == 2
+        # Yesterday's messages are archived away or erased: its figures stay what they were.
+        await session.execute(
+            update(GoldCommunicationLog)
+            .where(GoldCommunicationLog.sent_at < at(0, 0))
+            .values(template_id=None)
+        )
+    body = (
+        await local_api.get(f"/api/v1/outreach/analytics/templates?from={yesterday}&to={yesterday}")
+    ).json()
+    assert [(t["id"], t["sent"]) for t in body["templates"]] == [(s["t1"], 2)]
+
+
+async def test_breakdown_ranges_are_checked(tenant: Any, local_api: Any) -> None:
+    r = await local_api.get("/api/v1/outreach/analytics/phones?from=2026-05-02&to=2026-05-01")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR"
