@@ -128,6 +128,21 @@ async def test_list_pages_through_many_leads(
     assert "search=ferma" in first.text and "page=2" in first.text  # the next link keeps the filter
 
 
+async def test_a_long_list_says_more_than_instead_of_counting_every_lead(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cerniq.leads import repository
+
+    await add_leads(tenant, 30)
+    monkeypatch.setattr(repository, "COUNT_AHEAD", 1)
+    await sign_in(console, users["viewer"])
+    first = await console.get("/console/leads")
+    assert 'data-testid="total-more"' in first.text and "peste 26" in first.text
+    assert "page=2" in first.text
+    last = await console.get("/console/leads?page=2")
+    assert 'data-testid="total-more"' not in last.text and "30" in last.text
+
+
 async def test_bulk_mark_dead_changes_states_and_writes_history(
     console: httpx.AsyncClient, users: dict[str, str], tenant: Any
 ) -> None:

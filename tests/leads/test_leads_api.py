@@ -138,6 +138,7 @@ async def test_list_shape_default_sort_and_paging(api: Any, tenant: Any, viewer:
         "filters": {},
         "sortBy": "nextActionAt",
         "sortOrder": "asc",
+        "totalExact": True,
     }
     # next action ascending, nulls last: the two imported COLD leads (due now), then C, A, B.
     assert names(body)[2:] == ["Legume Moldova SRL", "Agro Ferma Nord SRL", "Cereale Banat SA"]
@@ -262,6 +263,21 @@ async def test_bad_list_parameters_are_400(
 
 # ---------------------------------------------------------------------------------------------
 # Detail
+
+
+async def test_a_broad_listing_counts_only_so_far_past_its_page(
+    api: Any, tenant: Any, viewer: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 1M leads an exact count of a broad filter costs seconds: the total stops a fixed
+    number of leads past the page and says it is a lower bound."""
+    from cerniq.leads import repository
+
+    await seed(tenant)
+    monkeypatch.setattr(repository, "COUNT_AHEAD", 1)
+    meta = (await api.get(URL, params={"limit": 2}, headers=viewer)).json()["meta"]
+    assert (meta["total"], meta["pages"], meta["totalExact"]) == (3, 2, False)
+    meta = (await api.get(URL, params={"limit": 2, "page": 2}, headers=viewer)).json()["meta"]
+    assert (meta["total"], meta["pages"], meta["totalExact"]) == (5, 3, True)
 
 
 async def test_detail_has_what_the_runbook_reads(api: Any, tenant: Any, viewer: dict[str, str]) -> None:

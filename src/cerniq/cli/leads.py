@@ -170,7 +170,11 @@ def list_cmd(
         "phone",
         "next action",
         "replies",
-        title=f"Leads: page {meta['page']}/{max(meta['pages'], 1)} of {meta['total']}",
+        title=(
+            f"Leads: page {meta['page']}/{max(meta['pages'], 1)} of {meta['total']}"
+            if meta["totalExact"]
+            else f"Leads: page {meta['page']} of more than {meta['total']}"
+        ),
     )
     for item in result["data"]:
         company = item["company"]

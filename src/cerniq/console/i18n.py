@@ -89,6 +89,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "next": {"ro": "Înainte", "en": "Next"},
     "page": {"ro": "Pagina", "en": "Page"},
     "of": {"ro": "din", "en": "of"},
+    "more_than": {"ro": "peste", "en": "more than"},
     "no_leads": {"ro": "Niciun lead.", "en": "No leads."},
     "last_contact": {"ro": "Ultimul contact", "en": "Last contact"},
     "next_action": {"ro": "Următoarea acțiune", "en": "Next action"},

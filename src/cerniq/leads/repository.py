@@ -531,6 +531,18 @@ def _filter_conditions(tenant_id: uuid.UUID, f: LeadFilters) -> list[ColumnEleme
     return conditions
 
 
+#: How many leads past the current page a listing counts before it says "more than".
+COUNT_AHEAD = 10_000
+
+
+@dataclass(frozen=True)
+class LeadCount:
+    """How many leads a listing matched: ``n`` exactly, or at least ``n`` when not ``exact``."""
+
+    n: int
+    exact: bool
+
+
 def _order_by(sort_by: SortBy, order: SortOrder) -> list[Any]:
     j, c = GoldLeadJourney, GoldCompany
     column: Any = {
@@ -576,9 +588,10 @@ async def list_leads(
     order: SortOrder,
     limit: int,
     offset: int,
-) -> tuple[list[Any], int]:
-    """One page of journeys with their company, phone and sequence (one query), and the total
-    count under the same filters (a second query on the journeys alone)."""
+) -> tuple[list[Any], LeadCount]:
+    """One page of journeys with their company, phone and sequence (one query), and how many
+    match the same filters (a second query on the journeys alone; a lower bound, not exact,
+    when more than ``COUNT_AHEAD`` leads follow the page)."""
     j, c = GoldLeadJourney, GoldCompany
     conditions = _filter_conditions(tenant_id, filters)
     # The page's ids are chosen on the journeys alone (joined to the companies only to sort by
@@ -590,9 +603,12 @@ async def list_leads(
     ids = ids.order_by(*_order_by(sort_by, order)).limit(limit).offset(offset)
     page = _rows_query([j.id.in_(ids.scalar_subquery())]).order_by(*_order_by(sort_by, order))
     rows: list[Any] = list((await session.execute(page)).all())
-    count = select(func.count()).select_from(j)
-    total = int((await session.execute(count.where(*conditions))).scalar_one())
-    return rows, total
+    # Counting every match of a broad filter reads the whole index range (a second or more at
+    # 1M leads): count at most COUNT_AHEAD past this page, enough to page on.
+    cap = offset + limit + COUNT_AHEAD
+    matches = select(j.id).where(*conditions).limit(cap + 1).subquery()
+    counted = int((await session.execute(select(func.count()).select_from(matches))).scalar_one())
+    return rows, LeadCount(min(counted, cap), exact=counted <= cap)
 
 
 async def leads_after(

@@ -324,13 +324,14 @@ async def list_leads(
     order: SortOrder = "asc",
 ) -> dict[str, Any]:
     """One page of the tenant's leads: ``{"data": [...], "meta": {page, limit, total, pages,
-    filters}}`` with the digest §6 item shape."""
+    totalExact, filters}}`` with the digest §6 item shape. ``total`` counts at most
+    ``repository.COUNT_AHEAD`` leads past the page (``totalExact`` false beyond)."""
     filters = _normalised(filters)
-    rows, total = await repository.list_leads(
+    rows, count = await repository.list_leads(
         session, tenant_id, filters, sort_by=sort_by, order=order, limit=page.limit, offset=page.offset
     )
     meta = page.meta(
-        total,
+        count.n,
         state=",".join(s.value for s in filters.states) or None,
         channel=jsonable(filters.channel),
         assignedPhone=filters.assigned_phone,
@@ -348,6 +349,8 @@ async def list_leads(
     meta["filters"] = meta.get("filters", {})
     meta["sortBy"] = sort_by
     meta["sortOrder"] = order
+    # false: more leads match than were counted; ``total`` and ``pages`` are lower bounds
+    meta["totalExact"] = count.exact
     return {"data": [_list_item(r) for r in rows], "meta": meta}
 
 
