@@ -137,3 +137,23 @@ async def test_a_closed_day_is_read_from_its_rolled_up_row(tenant: Any, local_ap
 async def test_breakdown_ranges_are_checked(tenant: Any, local_api: Any) -> None:
     r = await local_api.get("/api/v1/outreach/analytics/phones?from=2026-05-02&to=2026-05-01")
     assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+async def test_backfill_rolls_up_closed_days_without_breakdowns(tenant: Any) -> None:
+    s = await seed(tenant)
+    yesterday = service.today() - timedelta(days=1)
+    before = yesterday - timedelta(days=1)
+    async with transaction() as session:
+        await service.rollup(session, tenant.id, yesterday)
+        await session.execute(update(OutreachDailyStats).values(breakdowns=None))  # rolled up before 0004
+    async with transaction() as session:
+        filled = await service.backfill(session, tenant.id, before, service.today())
+    assert filled == [before, yesterday]  # never today: it is not closed
+    async with transaction() as session:
+        rows = {r.stat_date: r for r in (await session.execute(select(OutreachDailyStats))).scalars()}
+    assert set(rows) == {before, yesterday}
+    assert rows[yesterday].breakdowns is not None
+    assert rows[yesterday].breakdowns["templates"][s["t1"]]["sent"] == 2
+    assert rows[before].breakdowns == {"phones": {}, "templates": {}, "sequences": {}}
+    async with transaction() as session:
+        assert await service.backfill(session, tenant.id, before, yesterday) == []

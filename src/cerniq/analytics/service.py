@@ -124,12 +124,16 @@ def _empty_breakdowns() -> repository.Breakdowns:
     return {kind: {} for kind in repository.BREAKDOWN_KEYS}
 
 
+async def tenant_ids(session: AsyncSession) -> list[uuid.UUID]:
+    return list((await session.execute(select(Tenant.id))).scalars().all())
+
+
 async def rollup_all(session: AsyncSession, day: date) -> int:
     """Roll ``day`` up for every tenant; returns how many tenants."""
-    tenant_ids = (await session.execute(select(Tenant.id))).scalars().all()
-    for tid in tenant_ids:
+    tenants = await tenant_ids(session)
+    for tid in tenants:
         await rollup(session, tid, day)
-    return len(tenant_ids)
+    return len(tenants)
 
 
 def stats_view(values: dict[str, Any]) -> dict[str, Any]:
@@ -275,37 +279,68 @@ async def funnel_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, 
     }
 
 
-async def breakdowns_of(
-    session: AsyncSession, tenant_id: uuid.UUID, first: date, last: date
-) -> list[repository.Breakdowns]:
-    """The per-key figures of every day in [first, last]: a closed day's from its rolled-up row
-    when it has one, the others (today, days never rolled up) computed, one statement pair per
-    run of consecutive such days."""
-    rows = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
-    current = today()
-    days: dict[date, repository.Breakdowns] = {}
-    missing: list[date] = []
-    day = first
-    while day <= last:
-        row = rows.get(day)
-        if row is not None and row.breakdowns is not None and day < current:
-            days[day] = row.breakdowns
-        else:
-            missing.append(day)
-        day += timedelta(days=1)
+def _runs(days: list[date]) -> list[list[date]]:
+    """``days`` (ascending) cut into runs of consecutive days."""
     runs: list[list[date]] = []
-    for day in missing:
+    for day in days:
         if runs and runs[-1][-1] + timedelta(days=1) == day:
             runs[-1].append(day)
         else:
             runs.append([day])
+    return runs
+
+
+async def _computed_breakdowns(
+    session: AsyncSession, tenant_id: uuid.UUID, days: list[date]
+) -> dict[date, repository.Breakdowns]:
+    """The breakdowns of ``days`` computed from the messages: one statement pair per run."""
+    out: dict[date, repository.Breakdowns] = {}
     tz = get_settings().timezone
-    for run in runs:
+    for run in _runs(days):
         start, end = bounds(run[0])[0], bounds(run[-1])[1]
         found = await repository.breakdowns_by_day(session, tenant_id, start, end, tz)
-        for day in run:
-            days[day] = found.get(day) or _empty_breakdowns()
+        out |= {day: found.get(day) or _empty_breakdowns() for day in run}
+    return out
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+async def breakdowns_of(
+    session: AsyncSession, tenant_id: uuid.UUID, first: date, last: date
+) -> list[repository.Breakdowns]:
+    """The per-key figures of every day in [first, last]: a closed day's from its rolled-up row
+    when it has one, the others (today, days never rolled up) computed."""
+    rows = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
+    current = today()
+    days: dict[date, repository.Breakdowns] = {}
+    for day in _days(first, last):
+        row = rows.get(day)
+        if row is not None and row.breakdowns is not None and day < current:
+            days[day] = row.breakdowns
+    missing = [day for day in _days(first, last) if day not in days]
+    days |= await _computed_breakdowns(session, tenant_id, missing)
     return [days[d] for d in sorted(days)]
+
+
+async def backfill(session: AsyncSession, tenant_id: uuid.UUID, first: date, last: date) -> list[date]:
+    """Roll up the closed days in [first, last] that have no row or no breakdowns (days from
+    before breakdowns were stored, or missed by the job); returns them. Days with a row get
+    their breakdowns from one scan per run of such days."""
+    last = min(last, today() - timedelta(days=1))
+    if last < first:
+        return []
+    rows = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
+    missing = [d for d in _days(first, last) if d not in rows or rows[d].breakdowns is None]
+    computed = await _computed_breakdowns(session, tenant_id, [d for d in missing if d in rows])
+    for day, figures in computed.items():
+        rows[day].breakdowns = figures
+    for day in missing:
+        if day not in rows:
+            await rollup(session, tenant_id, day)
+    await session.flush()
+    return missing
 
 
 async def breakdown_view(

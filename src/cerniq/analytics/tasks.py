@@ -1,5 +1,7 @@
 """Analytics jobs: the ``outreach_daily_stats`` roll-up, every 15 minutes for today and at 00:10
-(Europe/Bucharest) for yesterday, so the closed day is final."""
+(Europe/Bucharest) for yesterday, so the closed day is final; the 00:10 run also rolls up any
+closed day of the last ``BACKFILL_DAYS`` without a row or breakdowns (after an upgrade, or a
+night the job did not run)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from cerniq.kit.db import transaction
 from cerniq.worker import names
 from cerniq.worker.registry import JobContext, schedule, task
 
+BACKFILL_DAYS = 92  # the console's longest analytics range
+
 
 @task(names.MAINTENANCE_STATS, job_name="daily-stats")
 async def rollup_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
@@ -18,9 +22,14 @@ async def rollup_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
     day = service.today()
     if data.get("day") == "yesterday":
         day -= timedelta(days=1)
+    filled = 0
     async with transaction() as session:
         tenants = await service.rollup_all(session, day)
-    return {"day": day.isoformat(), "tenants": tenants}
+        if data.get("day") == "yesterday":
+            for tenant_id in await service.tenant_ids(session):
+                first = day - timedelta(days=BACKFILL_DAYS - 1)
+                filled += len(await service.backfill(session, tenant_id, first, day))
+    return {"day": day.isoformat(), "tenants": tenants, "backfilled": filled}
 
 
 schedule(

@@ -1,4 +1,5 @@
-"""``cerniq report daily``: the daily report of runbook 1.2 (same as POST /internal/reports/daily)."""
+"""``cerniq report daily``: the daily report of runbook 1.2 (same as POST /internal/reports/daily);
+``cerniq report backfill``: roll up closed days missing from ``outreach_daily_stats``."""
 
 from __future__ import annotations
 
@@ -55,6 +56,29 @@ def daily_cmd(
     from cerniq.analytics.service import report_text
 
     console.print(report_text(report))
+
+
+@report_app.command("backfill")
+def backfill_cmd(
+    days: Annotated[int, typer.Option(min=1, max=366, help="How many closed days back")] = 92,
+    tenant: Annotated[str | None, typer.Option(help="Tenant slug")] = None,
+) -> None:
+    """Roll up the closed days of the last DAYS that have no stored figures or breakdowns (the
+    00:10 job does this every night); prints the days it filled."""
+
+    async def action() -> list[date]:
+        from datetime import timedelta
+
+        from cerniq.analytics import service
+        from cerniq.kit.db import transaction
+
+        tid = await resolve_tenant_id(tenant)
+        last = service.today() - timedelta(days=1)
+        async with transaction() as session:
+            return await service.backfill(session, tid, last - timedelta(days=days - 1), last)
+
+    filled = run(action)
+    console.print(f"rolled up {len(filled)} day(s)" + (f": {filled[0]} to {filled[-1]}" if filled else ""))
 
 
 def register(root: typer.Typer) -> None:
