@@ -3,6 +3,7 @@ row, today is computed, and a reply is credited to the last message sent before 
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -157,3 +158,23 @@ async def test_backfill_rolls_up_closed_days_without_breakdowns(tenant: Any) -> 
     assert rows[before].breakdowns == {"phones": {}, "templates": {}, "sequences": {}}
     async with transaction() as session:
         assert await service.backfill(session, tenant.id, before, yesterday) == []
+
+
+async def test_the_dashboard_funnel_is_the_minute_jobs_count_while_fresh(tenant: Any, local_api: Any) -> None:
+    from cerniq.kit.redis import get_redis
+
+    await seed(tenant)
+    async with transaction() as session:
+        assert await service.refresh_funnels(session) >= 1
+    await add_leads(tenant, 3, start=50)  # after the count: the dashboard shows the stored one
+    dash = (await local_api.get("/api/v1/outreach/analytics/dashboard")).json()
+    assert dash["funnel"]["total"] == 2 and dash["funnelAsOf"] is not None
+    live = (await local_api.get("/api/v1/outreach/analytics/funnel")).json()
+    assert live["funnel"]["total"] == 5  # the funnel endpoint always counts
+
+    key = service.FUNNEL_KEY.format(tenant.id)
+    stale = json.loads(await get_redis().get(key) or "{}")
+    stale["at"] = (datetime.fromisoformat(stale["at"]) - service.FUNNEL_FRESH * 2).isoformat()
+    await get_redis().set(key, json.dumps(stale))
+    dash = (await local_api.get("/api/v1/outreach/analytics/dashboard")).json()
+    assert dash["funnel"]["total"] == 5 and dash["funnelAsOf"] is None

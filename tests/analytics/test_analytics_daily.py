@@ -172,12 +172,18 @@ async def test_rollup_upserts_one_row_per_day_and_the_report_is_stored(tenant: A
     assert len(audit) == 1
 
 
-def test_rollup_is_scheduled_every_15_minutes_and_after_midnight() -> None:
+def test_rollup_is_scheduled_every_15_minutes_and_after_midnight_and_the_funnel_every_minute() -> None:
     registry.load_all_tasks()
     specs = sorted(
-        (s.pattern, s.data.get("day")) for s in registry.schedules() if s.queue == names.MAINTENANCE_STATS
+        (s.job_name, s.pattern, s.data.get("day"))
+        for s in registry.schedules()
+        if s.queue == names.MAINTENANCE_STATS
     )
-    assert specs == [("*/15 * * * *", None), ("10 0 * * *", "yesterday")]
+    assert specs == [
+        ("daily-stats", "*/15 * * * *", None),
+        ("daily-stats", "10 0 * * *", "yesterday"),
+        ("funnel", "* * * * *", None),
+    ]
 
 
 async def test_remote_callers_need_a_token_and_the_report_needs_an_operator(

@@ -1,7 +1,7 @@
 """Analytics jobs: the ``outreach_daily_stats`` roll-up, every 15 minutes for today and at 00:10
 (Europe/Bucharest) for yesterday, so the closed day is final; the 00:10 run also rolls up any
 closed day of the last ``BACKFILL_DAYS`` without a row or breakdowns (after an upgrade, or a
-night the job did not run)."""
+night the job did not run); every minute, the funnel the dashboards show."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ async def rollup_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
     return {"day": day.isoformat(), "tenants": tenants, "backfilled": filled}
 
 
+@task(names.MAINTENANCE_STATS, job_name="funnel")
+async def funnel_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Count every tenant's funnel for the dashboards (``analytics:funnel:{tenant}``)."""
+    async with transaction() as session:
+        return {"tenants": await service.refresh_funnels(session)}
+
+
+schedule(names.MAINTENANCE_STATS, "* * * * *", job_name="funnel", scheduler_id="cron-funnel")
 schedule(
     names.MAINTENANCE_STATS, "*/15 * * * *", job_name="daily-stats", scheduler_id="cron-daily-stats-today"
 )

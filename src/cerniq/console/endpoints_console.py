@@ -197,6 +197,7 @@ async def dashboard(request: Request) -> Response:
         channel_max=max([n for _, n in channels] + [1]),
         funnel=funnel,
         funnel_max=max([n for _, n in funnel] + [1]),
+        funnel_as_of=datetime.fromisoformat(figures["funnelAsOf"]) if figures["funnelAsOf"] else None,
         tiles=tiles,
     )
 

@@ -90,6 +90,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "page": {"ro": "Pagina", "en": "Page"},
     "of": {"ro": "din", "en": "of"},
     "more_than": {"ro": "peste", "en": "more than"},
+    "as_of": {"ro": "numărat la", "en": "counted at"},
     "no_leads": {"ro": "Niciun lead.", "en": "No leads."},
     "last_contact": {"ro": "Ultimul contact", "en": "Last contact"},
     "next_action": {"ro": "Următoarea acțiune", "en": "Next action"},
