@@ -88,6 +88,20 @@ class GoldLeadJourney(UUIDPk, TenantScoped, Timestamps, EagerDefaults, Base):
         ),
         Index("ix_gold_lead_journey_tenant_channel", "tenant_id", "last_channel_used"),
         Index("ix_gold_lead_journey_has_reply", "tenant_id", postgresql_where=text("reply_count > 0")),
+        # Today's figures of the dashboard and the daily roll-up: leads first contacted and
+        # converted in a day (migration 0005).
+        Index(
+            "ix_gold_lead_journey_first_contact",
+            "tenant_id",
+            "first_contact_at",
+            postgresql_where=text("first_contact_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_gold_lead_journey_converted",
+            "tenant_id",
+            "converted_at",
+            postgresql_where=text("converted_at IS NOT NULL"),
+        ),
     )
 
     lead_id: Mapped[uuid.UUID] = mapped_column(

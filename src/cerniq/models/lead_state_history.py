@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Text
+from sqlalchemy import ForeignKey, Index, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cerniq.models.base import Base, TenantScoped, UUIDPk
@@ -18,7 +18,16 @@ class LeadStateHistory(UUIDPk, TenantScoped, EagerDefaults, Base):
     (MANUAL, WEBHOOK_REPLY, SEND, SEQUENCE, REVIEW, SYSTEM, IMPORT), why, and who."""
 
     __tablename__ = "lead_state_history"
-    __table_args__ = (Index("ix_lead_state_history_journey_created", "lead_journey_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_lead_state_history_journey_created", "lead_journey_id", "created_at"),
+        # leads marked DEAD in a day (the daily figures; migration 0005)
+        Index(
+            "ix_lead_state_history_tenant_dead",
+            "tenant_id",
+            "created_at",
+            postgresql_where=text("to_state = 'DEAD'"),
+        ),
+    )
 
     lead_journey_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("gold_lead_journey.id", ondelete="CASCADE"))
     from_state: Mapped[LeadState | None] = mapped_column(CURRENT_STATE)
