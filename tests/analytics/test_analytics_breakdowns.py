@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from cerniq.analytics import service
+from cerniq.analytics import service, snapshots
 from cerniq.config import get_settings
 from cerniq.kit.db import transaction
 from cerniq.models import GoldCommunicationLog, OutreachDailyStats, OutreachTemplate
@@ -160,21 +160,25 @@ async def test_backfill_rolls_up_closed_days_without_breakdowns(tenant: Any) -> 
         assert await service.backfill(session, tenant.id, before, yesterday) == []
 
 
-async def test_the_dashboard_funnel_is_the_minute_jobs_count_while_fresh(tenant: Any, local_api: Any) -> None:
+async def test_the_dashboard_funnel_and_sequence_figures_are_the_minute_jobs_count_while_fresh(
+    tenant: Any, local_api: Any
+) -> None:
     from cerniq.kit.redis import get_redis
 
     await seed(tenant)
     async with transaction() as session:
-        assert await service.refresh_funnels(session) >= 1
+        assert await snapshots.refresh(session) >= 1
     await add_leads(tenant, 3, start=50)  # after the count: the dashboard shows the stored one
     dash = (await local_api.get("/api/v1/outreach/analytics/dashboard")).json()
     assert dash["funnel"]["total"] == 2 and dash["funnelAsOf"] is not None
     live = (await local_api.get("/api/v1/outreach/analytics/funnel")).json()
     assert live["funnel"]["total"] == 5  # the funnel endpoint always counts
+    listing = (await local_api.get("/api/v1/outreach/sequences")).json()
+    assert listing["meta"]["statsAsOf"] == dash["funnelAsOf"]  # the same minute's count
 
-    key = service.FUNNEL_KEY.format(tenant.id)
+    key = snapshots.KEY.format("funnel", tenant.id)
     stale = json.loads(await get_redis().get(key) or "{}")
-    stale["at"] = (datetime.fromisoformat(stale["at"]) - service.FUNNEL_FRESH * 2).isoformat()
+    stale["at"] = (datetime.fromisoformat(stale["at"]) - snapshots.FRESH * 2).isoformat()
     await get_redis().set(key, json.dumps(stale))
     dash = (await local_api.get("/api/v1/outreach/analytics/dashboard")).json()
     assert dash["funnel"]["total"] == 5 and dash["funnelAsOf"] is None

@@ -10,21 +10,17 @@ rolled-up row when there is one.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cerniq.analytics import repository
+from cerniq.analytics import repository, snapshots
 from cerniq.config import get_settings
 from cerniq.errors import ValidationFailed
-from cerniq.kit.clock import utcnow
-from cerniq.kit.redis import get_redis
 from cerniq.models import HumanReview, OutreachDailyStats, Tenant, WaPhoneNumber
 from cerniq.models.enums import PhoneStatus, ReviewStatus
 
@@ -259,7 +255,7 @@ async def dashboard_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[st
             )
         ).scalar_one()
     )
-    funnel, funnel_at = await funnel_snapshot(session, tenant_id)
+    funnel, funnel_at = await snapshots.read(session, tenant_id, "funnel")
     return {
         "date": day.isoformat(),
         "today": summary(now_values),
@@ -273,41 +269,6 @@ async def dashboard_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[st
         "funnel": funnel,
         "funnelAsOf": funnel_at.isoformat() if funnel_at else None,
     }
-
-
-FUNNEL_KEY = "analytics:funnel:{}"
-FUNNEL_FRESH = timedelta(minutes=5)
-
-
-async def refresh_funnels(session: AsyncSession) -> int:
-    """Store every tenant's funnel in Redis (``analytics:funnel:{tenant}``) for the dashboards:
-    counting the funnel reads every journey (about a second at 1M leads), which once a minute
-    in the background is cheap and on every dashboard view is not. Returns how many tenants."""
-    tenants = await tenant_ids(session)
-    redis = get_redis()
-    for tid in tenants:
-        snapshot = {"at": utcnow().isoformat(), "funnel": await repository.funnel(session, tid)}
-        await redis.set(
-            FUNNEL_KEY.format(tid), json.dumps(snapshot), ex=int(FUNNEL_FRESH.total_seconds()) * 2
-        )
-    return len(tenants)
-
-
-async def funnel_snapshot(
-    session: AsyncSession, tenant_id: uuid.UUID
-) -> tuple[dict[str, int], datetime | None]:
-    """The funnel stored by ``refresh_funnels`` and when it was counted, if it is at most
-    ``FUNNEL_FRESH`` old; else counted now (``None``)."""
-    try:
-        stored = await get_redis().get(FUNNEL_KEY.format(tenant_id))
-    except RedisError:
-        stored = None
-    if stored:
-        snapshot = json.loads(stored)
-        at = datetime.fromisoformat(snapshot["at"])
-        if utcnow() - at <= FUNNEL_FRESH:
-            return {k: int(v) for k, v in snapshot["funnel"].items()}, at
-    return await repository.funnel(session, tenant_id), None
 
 
 async def funnel_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, Any]:

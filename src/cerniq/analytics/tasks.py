@@ -1,14 +1,14 @@
 """Analytics jobs: the ``outreach_daily_stats`` roll-up, every 15 minutes for today and at 00:10
 (Europe/Bucharest) for yesterday, so the closed day is final; the 00:10 run also rolls up any
 closed day of the last ``BACKFILL_DAYS`` without a row or breakdowns (after an upgrade, or a
-night the job did not run); every minute, the funnel the dashboards show."""
+night the job did not run); every minute, the counts of ``analytics.snapshots``."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from cerniq.analytics import service
+from cerniq.analytics import service, snapshots
 from cerniq.kit.db import transaction
 from cerniq.worker import names
 from cerniq.worker.registry import JobContext, schedule, task
@@ -32,14 +32,14 @@ async def rollup_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
     return {"day": day.isoformat(), "tenants": tenants, "backfilled": filled}
 
 
-@task(names.MAINTENANCE_STATS, job_name="funnel")
-async def funnel_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
-    """Count every tenant's funnel for the dashboards (``analytics:funnel:{tenant}``)."""
+@task(names.MAINTENANCE_STATS, job_name="snapshots")
+async def snapshots_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
+    """Take the counts the dashboard and the sequence list show (``analytics.snapshots``)."""
     async with transaction() as session:
-        return {"tenants": await service.refresh_funnels(session)}
+        return {"tenants": await snapshots.refresh(session)}
 
 
-schedule(names.MAINTENANCE_STATS, "* * * * *", job_name="funnel", scheduler_id="cron-funnel")
+schedule(names.MAINTENANCE_STATS, "* * * * *", job_name="snapshots", scheduler_id="cron-snapshots")
 schedule(
     names.MAINTENANCE_STATS, "*/15 * * * *", job_name="daily-stats", scheduler_id="cron-daily-stats-today"
 )

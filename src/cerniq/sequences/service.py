@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerniq.analytics import snapshots
 from cerniq.auth.principal import Principal, system_principal
 from cerniq.auth.service import record_audit
 from cerniq.config import get_settings
@@ -183,8 +184,9 @@ async def list_view(
     channel: str | None = None,
     include_archived: bool = False,
 ) -> dict[str, Any]:
-    """``GET /sequences``: ``{"data": [...], "meta": {...}}`` with enrolled / active /
-    completed / replied counts per sequence (archived ones only with ``includeArchived``)."""
+    """``GET /sequences``: ``{"data": [...], "meta": {..., statsAsOf}}`` with enrolled / active /
+    completed / replied counts per sequence (archived ones only with ``includeArchived``), as
+    counted at ``statsAsOf`` (``null``: now; see ``analytics.snapshots``)."""
     channels = templates.parse_channel_filter(channel)
     rows, total = await repository.list_sequences(
         session,
@@ -198,10 +200,14 @@ async def list_view(
     steps = await repository.steps_of_many(session, [s.id for s in rows])
     all_steps = [step for group in steps.values() for step in group]
     templates_by_id = await _templates_of(session, tenant_id, all_steps)
-    stats = await repository.enrollment_stats(session, tenant_id, [s.id for s in rows])
+    # every sequence's figures as the minute job counted them (they join every enrollment to
+    # its journey); a sequence enrolled since has none until the next count
+    stats, stats_at = await snapshots.read(session, tenant_id, "sequences")
+    meta = page.meta(total, isActive=is_active, channel=channel)
+    meta["statsAsOf"] = stats_at.isoformat() if stats_at else None
     return {
-        "data": [sequence_view(s, steps[s.id], templates_by_id, stats.get(s.id)) for s in rows],
-        "meta": page.meta(total, isActive=is_active, channel=channel),
+        "data": [sequence_view(s, steps[s.id], templates_by_id, stats.get(str(s.id))) for s in rows],
+        "meta": meta,
     }
 
 
