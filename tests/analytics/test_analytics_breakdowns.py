@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from cerniq.analytics import service, snapshots
 from cerniq.config import get_settings
+from cerniq.kit.clock import utcnow
 from cerniq.kit.db import transaction
 from cerniq.models import GoldCommunicationLog, OutreachDailyStats, OutreachTemplate
 from cerniq.models.enums import Channel, Direction, MessageStatus
@@ -182,3 +183,36 @@ async def test_the_dashboard_funnel_and_sequence_figures_are_the_minute_jobs_cou
     await get_redis().set(key, json.dumps(stale))
     dash = (await local_api.get("/api/v1/outreach/analytics/dashboard")).json()
     assert dash["funnel"]["total"] == 5 and dash["funnelAsOf"] is None
+
+
+async def test_todays_figures_are_the_minute_roll_up_while_fresh(tenant: Any, local_api: Any) -> None:
+    s = await seed(tenant)
+    async with transaction() as session:
+        await service.rollup(session, tenant.id, service.today())
+    async with transaction() as session:  # a message after the roll-up
+        session.add(
+            GoldCommunicationLog(
+                tenant_id=tenant.id,
+                lead_journey_id=(await add_leads(tenant, 1, start=60))[0],
+                channel=Channel.WHATSAPP,
+                direction=Direction.OUTBOUND,
+                status=MessageStatus.SENT,
+                content="Bună ziua",
+                phone_id=s["phones"][0],
+                quota_cost=1,
+                sent_at=utcnow(),
+            )
+        )
+    dash = (await local_api.get("/api/v1/outreach/analytics/dashboard")).json()
+    assert dash["today"]["waNewContacts"] == 0 and dash["todayAsOf"] is not None
+    phones = (await local_api.get("/api/v1/outreach/analytics/phones?days=1")).json()["phones"]
+    assert {p["id"]: p["newContacts"] for p in phones}.get(s["phones"][0], 0) == 0  # as rolled up
+
+    async with transaction() as session:  # the roll-up stopped running: today is counted live
+        await session.execute(
+            update(OutreachDailyStats).values(computed_at=utcnow() - service.TODAY_FRESH * 2)
+        )
+    dash = (await local_api.get("/api/v1/outreach/analytics/dashboard")).json()
+    assert dash["today"]["waNewContacts"] == 1 and dash["todayAsOf"] is None
+    phones = (await local_api.get("/api/v1/outreach/analytics/phones?days=1")).json()["phones"]
+    assert {p["id"]: p["newContacts"] for p in phones}[s["phones"][0]] == 1

@@ -172,7 +172,7 @@ async def test_rollup_upserts_one_row_per_day_and_the_report_is_stored(tenant: A
     assert len(audit) == 1
 
 
-def test_rollup_is_scheduled_every_15_minutes_and_after_midnight_and_the_snapshots_every_minute() -> None:
+def test_rollup_runs_every_minute_for_today_and_after_midnight_and_the_snapshots_every_minute() -> None:
     registry.load_all_tasks()
     specs = sorted(
         (s.job_name, s.pattern, s.data.get("day"))
@@ -180,7 +180,7 @@ def test_rollup_is_scheduled_every_15_minutes_and_after_midnight_and_the_snapsho
         if s.queue == names.MAINTENANCE_STATS
     )
     assert specs == [
-        ("daily-stats", "*/15 * * * *", None),
+        ("daily-stats", "* * * * *", None),
         ("daily-stats", "10 0 * * *", "yesterday"),
         ("snapshots", "* * * * *", None),
     ]

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cerniq.analytics import repository, snapshots
 from cerniq.config import get_settings
 from cerniq.errors import ValidationFailed
+from cerniq.kit.clock import utcnow
 from cerniq.models import HumanReview, OutreachDailyStats, Tenant, WaPhoneNumber
 from cerniq.models.enums import PhoneStatus, ReviewStatus
 
@@ -69,6 +70,8 @@ SERIES = {
 }
 
 MAX_RANGE_DAYS = 366
+#: How old today's rolled-up row may be to stand for today (the roll-up runs every minute).
+TODAY_FRESH = timedelta(minutes=5)
 
 
 def camel(name: str) -> str:
@@ -140,15 +143,24 @@ def stats_view(values: dict[str, Any]) -> dict[str, Any]:
     return {camel(k): _plain(values.get(k)) for k in FIELDS}
 
 
+def usable(row: OutreachDailyStats | None, day: date) -> bool:
+    """Whether ``day``'s rolled-up row stands for its figures: always for a closed day, and for
+    today while the minute roll-up keeps it at most ``TODAY_FRESH`` old (computing today reads
+    every message of the day: seconds at 100k messages a day)."""
+    if row is None:
+        return False
+    current = today()
+    return day < current or (day == current and utcnow() - row.computed_at <= TODAY_FRESH)
+
+
 async def figures(
     session: AsyncSession, tenant_id: uuid.UUID, day: date
 ) -> tuple[dict[str, Any], str | None]:
-    """The figures of ``day`` (live for today and for days never rolled up) and when computed."""
-    if day < today():
-        rows = await repository.stored(session, tenant_id, day, day)
-        if rows:
-            row = rows[0]
-            return {k: getattr(row, k) for k in FIELDS}, row.computed_at.isoformat()
+    """The figures of ``day`` and when they were computed (``None``: now): from the rolled-up
+    row when ``usable``, else computed."""
+    rows = await repository.stored(session, tenant_id, day, day)
+    if rows and usable(rows[0], day):
+        return {k: getattr(rows[0], k) for k in FIELDS}, rows[0].computed_at.isoformat()
     return await compute(session, tenant_id, day), None
 
 
@@ -186,13 +198,12 @@ async def daily_series_view(
     (days without activity are zeros), so ``.metrics.contacted[-1]`` is the last day."""
     first, last = parse_range(first, last, days)
     stored = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
-    current = today()
     dates: list[str] = []
     metrics: dict[str, list[Any]] = {name: [] for name in SERIES}
     day = first
     while day <= last:
         row = stored.get(day)
-        if row is not None and day < current:
+        if row is not None and usable(row, day):
             values = {k: getattr(row, k) for k in FIELDS}
         else:
             values = await compute(session, tenant_id, day)
@@ -204,11 +215,12 @@ async def daily_series_view(
 
 
 async def dashboard_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, Any]:
-    """``{"today": {...}, "yesterday": {...}, "phones": {...}, "reviews": {...}, "funnel": {...},
-    "funnelAsOf"}``: the funnel as the minute job last counted it (``funnelAsOf``), or counted
-    now (``null``) when that count is missing or stale."""
+    """``{"today": {...}, "todayAsOf", "yesterday": {...}, "phones": {...}, "reviews": {...},
+    "funnel": {...}, "funnelAsOf"}``: today's figures and the funnel as the minute jobs last
+    counted them (``todayAsOf``, ``funnelAsOf``), or counted now (``null``) when that count is
+    missing or stale."""
     day = today()
-    now_values = await compute(session, tenant_id, day)
+    now_values, now_at = await figures(session, tenant_id, day)
     prev_values, _ = await figures(session, tenant_id, day - timedelta(days=1))
 
     def summary(values: dict[str, Any]) -> dict[str, Any]:
@@ -259,6 +271,7 @@ async def dashboard_view(session: AsyncSession, tenant_id: uuid.UUID) -> dict[st
     return {
         "date": day.isoformat(),
         "today": summary(now_values),
+        "todayAsOf": now_at,
         "yesterday": summary(prev_values),
         "phones": {
             "total": sum(by_status.values()),
@@ -314,14 +327,13 @@ def _days(first: date, last: date) -> list[date]:
 async def breakdowns_of(
     session: AsyncSession, tenant_id: uuid.UUID, first: date, last: date
 ) -> list[repository.Breakdowns]:
-    """The per-key figures of every day in [first, last]: a closed day's from its rolled-up row
-    when it has one, the others (today, days never rolled up) computed."""
+    """The per-key figures of every day in [first, last]: from the day's rolled-up row when
+    ``usable``, the others (days never rolled up, today without a fresh roll-up) computed."""
     rows = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
-    current = today()
     days: dict[date, repository.Breakdowns] = {}
     for day in _days(first, last):
         row = rows.get(day)
-        if row is not None and row.breakdowns is not None and day < current:
+        if row is not None and row.breakdowns is not None and usable(row, day):
             days[day] = row.breakdowns
     missing = [day for day in _days(first, last) if day not in days]
     days |= await _computed_breakdowns(session, tenant_id, missing)

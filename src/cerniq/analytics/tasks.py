@@ -1,4 +1,4 @@
-"""Analytics jobs: the ``outreach_daily_stats`` roll-up, every 15 minutes for today and at 00:10
+"""Analytics jobs: the ``outreach_daily_stats`` roll-up, every minute for today and at 00:10
 (Europe/Bucharest) for yesterday, so the closed day is final; the 00:10 run also rolls up any
 closed day of the last ``BACKFILL_DAYS`` without a row or breakdowns (after an upgrade, or a
 night the job did not run); every minute, the counts of ``analytics.snapshots``."""
@@ -40,9 +40,7 @@ async def snapshots_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]
 
 
 schedule(names.MAINTENANCE_STATS, "* * * * *", job_name="snapshots", scheduler_id="cron-snapshots")
-schedule(
-    names.MAINTENANCE_STATS, "*/15 * * * *", job_name="daily-stats", scheduler_id="cron-daily-stats-today"
-)
+schedule(names.MAINTENANCE_STATS, "* * * * *", job_name="daily-stats", scheduler_id="cron-daily-stats-today")
 schedule(
     names.MAINTENANCE_STATS,
     "10 0 * * *",

@@ -198,6 +198,7 @@ async def dashboard(request: Request) -> Response:
         funnel=funnel,
         funnel_max=max([n for _, n in funnel] + [1]),
         funnel_as_of=datetime.fromisoformat(figures["funnelAsOf"]) if figures["funnelAsOf"] else None,
+        today_as_of=datetime.fromisoformat(figures["todayAsOf"]) if figures["todayAsOf"] else None,
         tiles=tiles,
     )
 

@@ -248,12 +248,13 @@ async def detail_view(
 
 
 async def analytics_view(session: AsyncSession, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
-    """``GET /sequences/stats``: enrollment results per sequence (archived included, for history)."""
+    """``GET /sequences/stats``: enrollment results per sequence (archived included, for
+    history), as the minute job last counted them (at most ``snapshots.FRESH`` old)."""
     sequences = await repository.all_sequences(session, tenant_id)
-    stats = await repository.enrollment_stats(session, tenant_id)
+    stats, _at = await snapshots.read(session, tenant_id, "sequences")
     out = []
     for sequence in sequences:
-        counts = stats.get(sequence.id) or _empty_counts()
+        counts = stats.get(str(sequence.id)) or _empty_counts()
         out.append(
             {
                 "sequenceId": str(sequence.id),
