@@ -478,7 +478,7 @@ async def run(args: argparse.Namespace) -> None:
 async def background_jobs(tenant_id: Any) -> None:
     """What the workers' jobs leave for the pages, timed: every closed day's per phone / template
     / sequence breakdowns (``cerniq report backfill``, as an upgrade runs it once; the 00:10 job
-    after) and the minute job's counts (``analytics.snapshots``)."""
+    after), and the minute jobs' roll-up of today and counts (``analytics.snapshots``)."""
     from datetime import timedelta
 
     from cerniq.analytics import service, snapshots
@@ -489,6 +489,10 @@ async def background_jobs(tenant_id: Any) -> None:
     async with transaction() as session:
         filled = await service.backfill(session, tenant_id, last - timedelta(days=91), last)
     print(f"  {'backfill breakdowns':<24} {len(filled):>12,} days {time.perf_counter() - t0:>7.1f} s")
+    t0 = time.perf_counter()
+    async with transaction() as session:
+        await service.rollup_all(session, service.today())
+    print(f"  {'minute roll-up of today':<24} {'':>17} {time.perf_counter() - t0:>7.1f} s")
     t0 = time.perf_counter()
     async with transaction() as session:
         await snapshots.refresh(session)
