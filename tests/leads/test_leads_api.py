@@ -265,6 +265,44 @@ async def test_bad_list_parameters_are_400(
 # Detail
 
 
+async def test_paging_any_sort_gives_every_lead_once_in_order_nulls_last(
+    api: Any, tenant: Any, viewer: dict[str, str]
+) -> None:
+    """Leads with a value in the sort column are paged apart from those without (an index
+    order each); the pages must still join into one ordered list with the nulls last."""
+    from tests.fixtures.outreach import add_leads
+
+    ids = await add_leads(tenant, 9)
+    now = utcnow()
+    async with transaction() as session:
+        for n, journey in enumerate(ids):
+            valued = n % 3 != 0  # a third without next action or last contact
+            await session.execute(
+                update(GoldLeadJourney)
+                .where(GoldLeadJourney.id == journey)
+                .values(
+                    next_action_at=now + timedelta(hours=n % 4) if valued else None,
+                    last_contact_at=now - timedelta(hours=n % 4) if valued else None,
+                    sentiment_score=(n % 4) * 10,
+                )
+            )
+    for sort in ("nextActionAt", "lastContactAt", "sentimentScore", "createdAt", "companyName"):
+        for order in ("asc", "desc"):
+            params: dict[str, Any] = {"sortBy": sort, "sortOrder": order}
+            whole = (await api.get(URL, params=params | {"limit": 100}, headers=viewer)).json()["data"]
+            paged: list[Any] = []
+            for page in (1, 2, 3, 4, 5):
+                body = (await api.get(URL, params=params | {"limit": 2, "page": page}, headers=viewer)).json()
+                paged += body["data"]
+            assert [i["id"] for i in paged] == [i["id"] for i in whole], (sort, order)
+            assert len({i["id"] for i in whole}) == 9
+            if sort in ("nextActionAt", "lastContactAt"):
+                values = [i[sort] for i in whole]
+                assert values[-3:] == [None] * 3 and None not in values[:-3], (sort, order)
+                present = values[:-3]
+                assert present == sorted(present, reverse=order == "desc"), (sort, order)
+
+
 async def test_a_broad_listing_counts_only_so_far_past_its_page(
     api: Any, tenant: Any, viewer: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

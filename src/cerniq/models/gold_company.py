@@ -33,6 +33,8 @@ class GoldCompany(UUIDPk, TenantScoped, Timestamps, EagerDefaults, Base):
                 ("telefon", "telefon_principal"),
             )
         ),
+        # the leads list sorted by company name (migration 0006)
+        Index("ix_gold_companies_tenant_denumire", "tenant_id", "denumire"),
     )
 
     denumire: Mapped[str] = mapped_column(Text)

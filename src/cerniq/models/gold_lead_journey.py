@@ -96,6 +96,11 @@ class GoldLeadJourney(UUIDPk, TenantScoped, Timestamps, EagerDefaults, Base):
             "first_contact_at",
             postgresql_where=text("first_contact_at IS NOT NULL"),
         ),
+        # The leads list's sorts: one page is one range of an index (migration 0006; see
+        # leads.repository._page_ids).
+        Index("ix_gold_lead_journey_tenant_next_action_id", "tenant_id", "next_action_at", "id"),
+        Index("ix_gold_lead_journey_tenant_last_contact_id", "tenant_id", "last_contact_at", "id"),
+        Index("ix_gold_lead_journey_tenant_sentiment_id", "tenant_id", "sentiment_score", "id"),
         Index(
             "ix_gold_lead_journey_converted",
             "tenant_id",
