@@ -192,7 +192,9 @@ GENERATE: tuple[tuple[str, str], ...] = (
         "messages",
         # Lead k of the journeys (in creation order, from 0) gets message n when n*7919 mod
         # leads = k; lead 0 gets every 1000th message too (the "lead with many messages").
-        # Times grow with n (rows are written in time order), over the last 90 days.
+        # Times grow with n, over the last 90 days; rows are written in time order (ORDER BY:
+        # the join alone scatters a day's messages over the whole table, where production
+        # appends them together).
         """
         WITH leads AS MATERIALIZED (
             SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS k
@@ -250,6 +252,7 @@ GENERATE: tuple[tuple[str, str], ...] = (
             m.at,
             m.at + make_interval(secs => (m.n % 600))
         FROM m JOIN leads ON leads.k = m.k, tpl, camp, seq
+        ORDER BY m.n
         """,
     ),
     (
