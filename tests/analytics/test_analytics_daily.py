@@ -34,6 +34,10 @@ async def seed(tenant: Any) -> dict[str, Any]:
     leads = await add_leads(tenant, 5)
     now = utcnow()
     today = service.today()
+    # today's sends: half an hour and ten minutes ago, but never before midnight (Bucharest)
+    midnight, _ = service.bounds(today)
+    first_send = max(now - timedelta(minutes=30), midnight + timedelta(seconds=1))
+    follow_up = max(now - timedelta(minutes=10), first_send + timedelta(seconds=1))
     async with transaction() as session:
 
         def msg(journey: uuid.UUID, **kw: Any) -> GoldCommunicationLog:
@@ -49,12 +53,10 @@ async def seed(tenant: Any) -> dict[str, Any]:
             return GoldCommunicationLog(**(base | kw))
 
         rows = [
-            msg(
-                j, phone_id=phones[i % 2], quota_cost=1, quota_date=today, sent_at=now - timedelta(minutes=30)
-            )
+            msg(j, phone_id=phones[i % 2], quota_cost=1, quota_date=today, sent_at=first_send)
             for i, j in enumerate(leads[:4])
         ]
-        rows.append(msg(leads[0], phone_id=phones[0], sent_at=now - timedelta(minutes=10)))  # follow-up
+        rows.append(msg(leads[0], phone_id=phones[0], sent_at=follow_up))  # follow-up
         rows.append(
             msg(leads[0], direction=Direction.INBOUND, status=MessageStatus.RECEIVED, sentiment_score=60)
         )
