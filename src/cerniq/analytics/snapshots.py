@@ -1,6 +1,7 @@
 """Counts too costly to take on every page view at scale, taken once a minute by a job and kept
-in Redis: the lead funnel (it reads every journey, about a second at 1M leads) and the
-enrollment figures of every sequence (every enrollment joined to its journey).
+in Redis: the lead funnel (it reads every journey, about a second at 1M leads), the
+enrollment figures of every sequence (every enrollment joined to its journey) and the leads
+assigned to each phone.
 
 A page reads the stored count while it is at most ``FRESH`` old and says when it was taken;
 when there is none (no worker running the job, Redis emptied or unreachable) it counts live, so
@@ -22,6 +23,7 @@ from cerniq.analytics import repository
 from cerniq.kit.clock import utcnow
 from cerniq.kit.redis import get_redis
 from cerniq.models import Tenant
+from cerniq.phones import repository as phones
 from cerniq.sequences import repository as sequences
 
 KEY = "analytics:snapshot:{}:{}"
@@ -32,9 +34,14 @@ async def _sequence_stats(session: AsyncSession, tenant_id: uuid.UUID) -> dict[s
     return {str(k): v for k, v in (await sequences.enrollment_stats(session, tenant_id)).items()}
 
 
+async def _assigned(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, Any]:
+    return dict(await phones.assigned_lead_counts(session, tenant_id))
+
+
 COUNTS: dict[str, Callable[[AsyncSession, uuid.UUID], Awaitable[dict[str, Any]]]] = {
     "funnel": repository.funnel,
     "sequences": _sequence_stats,
+    "assigned": _assigned,
 }
 
 

@@ -111,11 +111,16 @@ async def incidents(
     return list((await session.execute(query)).scalars())
 
 
-async def assigned_lead_counts(session: AsyncSession, tenant_id: uuid.UUID) -> dict[str, int]:
+async def assigned_lead_counts(
+    session: AsyncSession, tenant_id: uuid.UUID, phone_id: str | None = None
+) -> dict[str, int]:
+    """Leads assigned per phone (only ``phone_id``'s when given)."""
+    j = GoldLeadJourney
+    which = j.assigned_phone_id.is_not(None) if phone_id is None else j.assigned_phone_id == phone_id
     rows = await session.execute(
-        select(GoldLeadJourney.assigned_phone_id, func.count())
-        .where(GoldLeadJourney.tenant_id == tenant_id, GoldLeadJourney.assigned_phone_id.is_not(None))
-        .group_by(GoldLeadJourney.assigned_phone_id)
+        select(j.assigned_phone_id, func.count())
+        .where(j.tenant_id == tenant_id, which)
+        .group_by(j.assigned_phone_id)
     )
     return {str(r[0]): int(r[1]) for r in rows}
 

@@ -11,6 +11,7 @@ from typing import Any
 import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerniq.analytics import snapshots
 from cerniq.auth.principal import Principal
 from cerniq.auth.service import record_audit
 from cerniq.config import get_settings
@@ -53,13 +54,18 @@ def clock() -> BusinessClock:
 async def phone_views(
     session: AsyncSession, tenant_id: uuid.UUID, phones: list[WaPhoneNumber]
 ) -> list[dict[str, Any]]:
-    """The runbook's phone shape, with today's quota read from Redis."""
+    """The runbook's phone shape, with today's quota read from Redis. One phone's assigned
+    leads are counted now; a list's come from the minute job's count (``analytics.snapshots``:
+    counting every assigned lead per phone reads them all, 0.2 s at 1M leads)."""
     now = utcnow()
     biz = clock()
     day = biz.business_day(now)
     reset_at = biz.local_midnight_after(now)
     used = await guardian().usage_many([p.id for p in phones], day)
-    assigned = await repository.assigned_lead_counts(session, tenant_id)
+    if len(phones) == 1:
+        assigned = await repository.assigned_lead_counts(session, tenant_id, phones[0].id)
+    else:
+        assigned, _at = await snapshots.read(session, tenant_id, "assigned")
     return [view(p, used.get(p.id, 0), reset_at.isoformat(), assigned.get(p.id, 0)) for p in phones]
 
 
