@@ -127,14 +127,16 @@ async def list_reviews(
     total = int(
         (await session.execute(select(func.count()).select_from(HumanReview).where(*conditions))).scalar_one()
     )
+    order = (_priority_rank, HumanReview.sla_due_at, HumanReview.created_at, HumanReview.id)
+    # the page is chosen on the reviews alone, then joined: joining first made PostgreSQL hash
+    # every journey of the tenant (0.2 s at 1M leads) to show 50 reviews
+    page = select(HumanReview.id).where(*conditions).order_by(*order).limit(limit).offset(offset).subquery()
     query = (
         select(HumanReview, GoldLeadJourney.lead_id, GoldCompany.denumire, GoldCompany.judet)
+        .join(page, page.c.id == HumanReview.id)
         .join(GoldLeadJourney, GoldLeadJourney.id == HumanReview.lead_journey_id)
         .join(GoldCompany, GoldCompany.id == GoldLeadJourney.lead_id)
-        .where(*conditions)
-        .order_by(_priority_rank, HumanReview.sla_due_at, HumanReview.created_at, HumanReview.id)
-        .limit(limit)
-        .offset(offset)
+        .order_by(*order)
     )
     rows = [(r[0], r[1], r[2], r[3]) for r in (await session.execute(query)).all()]
     return rows, total
