@@ -508,6 +508,54 @@ async def background_jobs(tenant_id: Any) -> None:
     print(f"  {'minute job counts':<24} {'':>17} {time.perf_counter() - t0:>7.1f} s\n")
 
 
+async def baselines(tenant_id: Any, repeat: int) -> None:
+    """The baseline, in the same run: what the pages' figures cost counted live from the
+    journeys and messages, as the pages did before the roll-ups, snapshots and capped counts."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from cerniq.analytics import repository as analytics_repository
+    from cerniq.analytics import service
+    from cerniq.kit.db import transaction
+    from cerniq.models import GoldLeadJourney
+    from cerniq.phones import repository as phones_repository
+    from cerniq.sequences import repository as sequences_repository
+
+    today = service.today()
+    cases: list[tuple[str, Any]] = [
+        (
+            "exact count of every lead",
+            lambda s: s.execute(select(func.count()).where(GoldLeadJourney.tenant_id == tenant_id)),
+        ),
+        ("funnel counted live", lambda s: analytics_repository.funnel(s, tenant_id)),
+        ("sequence figures counted live", lambda s: sequences_repository.enrollment_stats(s, tenant_id)),
+        ("leads per phone counted live", lambda s: phones_repository.assigned_lead_counts(s, tenant_id)),
+        ("a whole day's figures live", lambda s: service.compute(s, tenant_id, today - timedelta(days=1))),
+        (
+            "7 days of breakdowns live",
+            lambda s: service._computed_breakdowns(
+                s, tenant_id, [today - timedelta(days=n) for n in range(7, 0, -1)]
+            ),
+        ),
+        (
+            "90 days of breakdowns live",
+            lambda s: service._computed_breakdowns(
+                s, tenant_id, [today - timedelta(days=n) for n in range(90, 0, -1)]
+            ),
+        ),
+    ]
+    print("\nbaseline: the same figures counted live")
+    for label, work in cases:
+        times = []
+        for _ in range(1 if "90 days" in label else repeat):
+            t0 = time.perf_counter()
+            async with transaction() as session:
+                await work(session)
+            times.append((time.perf_counter() - t0) * 1000)
+        print(f"{label:<36} {statistics.median(times):>14.1f} ms", flush=True)
+
+
 async def generate(sizes: dict[str, Any]) -> None:
     from sqlalchemy import text
 
@@ -602,6 +650,9 @@ async def time_pages(args: argparse.Namespace, tenant_id: Any, token: str) -> No
             results.append((label, median, status, count, slowest))
             mark = "  SLOW" if median > SLOW_MS else ""
             print(f"{label:<36} {status:>4} {median:>9.1f} ms {count:>4} stmts{mark}", flush=True)
+
+    if not args.only:
+        await baselines(tenant.id, args.repeat)
 
     if args.plans:
         for label, median, _status, _count, slowest in results:
