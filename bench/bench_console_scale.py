@@ -534,13 +534,13 @@ async def baselines(tenant_id: Any, repeat: int) -> None:
         ("a whole day's figures live", lambda s: service.compute(s, tenant_id, today - timedelta(days=1))),
         (
             "7 days of breakdowns live",
-            lambda s: service._computed_breakdowns(
+            lambda s: service.compute_breakdowns(
                 s, tenant_id, [today - timedelta(days=n) for n in range(7, 0, -1)]
             ),
         ),
         (
             "90 days of breakdowns live",
-            lambda s: service._computed_breakdowns(
+            lambda s: service.compute_breakdowns(
                 s, tenant_id, [today - timedelta(days=n) for n in range(90, 0, -1)]
             ),
         ),

@@ -307,7 +307,7 @@ def _runs(days: list[date]) -> list[list[date]]:
     return runs
 
 
-async def _computed_breakdowns(
+async def compute_breakdowns(
     session: AsyncSession, tenant_id: uuid.UUID, days: list[date]
 ) -> dict[date, repository.Breakdowns]:
     """The breakdowns of ``days`` computed from the messages: one statement pair per run."""
@@ -336,7 +336,7 @@ async def breakdowns_of(
         if row is not None and row.breakdowns is not None and usable(row, day):
             days[day] = row.breakdowns
     missing = [day for day in _days(first, last) if day not in days]
-    days |= await _computed_breakdowns(session, tenant_id, missing)
+    days |= await compute_breakdowns(session, tenant_id, missing)
     return [days[d] for d in sorted(days)]
 
 
@@ -349,7 +349,7 @@ async def backfill(session: AsyncSession, tenant_id: uuid.UUID, first: date, las
         return []
     rows = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
     missing = [d for d in _days(first, last) if d not in rows or rows[d].breakdowns is None]
-    computed = await _computed_breakdowns(session, tenant_id, [d for d in missing if d in rows])
+    computed = await compute_breakdowns(session, tenant_id, [d for d in missing if d in rows])
     for day, figures in computed.items():
         rows[day].breakdowns = figures
     for day in missing:
