@@ -6,11 +6,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import Table, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cerniq.kit.clock import utcnow
 from cerniq.models import (
@@ -119,6 +120,38 @@ async def set_status(
         .where(GoldCommunicationLog.id == message_id)
         .values(status=status, status_updated_at=utcnow(), **values)
     )
+
+
+_LOG = cast(Table, GoldCommunicationLog.__table__)
+_MARK_SENDING = (
+    update(_LOG)
+    .where(_LOG.c.id == bindparam("message_id"))
+    .values(
+        status=MessageStatus.SENDING,
+        status_updated_at=bindparam("at"),
+        quota_cost=bindparam("quota_cost"),
+        quota_date=bindparam("quota_date"),
+    )
+)
+
+
+async def mark_sending(
+    session: AsyncSession, message: GoldCommunicationLog, *, quota_cost: int, quota_date: date
+) -> None:
+    """The row (locked by :func:`load_for_send`) turns SENDING with its reservation.
+
+    One Core UPDATE (no unit-of-work flush); the loaded object takes the same values as
+    committed state, so the session has nothing left to flush for them.
+    """
+    at = utcnow()
+    await session.execute(
+        _MARK_SENDING,
+        {"message_id": message.id, "at": at, "quota_cost": quota_cost, "quota_date": quota_date},
+    )
+    set_committed_value(message, "status", MessageStatus.SENDING)
+    set_committed_value(message, "status_updated_at", at)
+    set_committed_value(message, "quota_cost", quota_cost)
+    set_committed_value(message, "quota_date", quota_date)
 
 
 async def stale_in_flight(

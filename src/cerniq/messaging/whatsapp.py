@@ -300,10 +300,7 @@ async def _prepare(
                     return await _over_quota(ctx, session, clock, message, journey, phone, cost, at)
             if not reservation.allowed:
                 return await _over_quota(ctx, session, clock, message, journey, phone, cost, at)
-        message.status = MessageStatus.SENDING
-        message.status_updated_at = utcnow()
-        message.quota_cost = cost
-        message.quota_date = day
+        await repository.mark_sending(session, message, quota_cost=cost, quota_date=day)
         chat_id = None
         if message.thread_id and journey.wa_chat_id == message.thread_id and cost == 0:
             try:
