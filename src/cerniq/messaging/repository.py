@@ -262,18 +262,23 @@ async def failed_step_rows(
     return int((await session.execute(query)).scalar_one())
 
 
-async def count_phone_send(session: AsyncSession, phone_id: str, sent_at: datetime) -> None:
-    """One more message sent by the phone (an UPDATE, so concurrent sends never lose a count)."""
-    await session.execute(
-        update(WaPhoneNumber)
-        .where(WaPhoneNumber.id == phone_id)
-        .values(
-            total_messages_sent=WaPhoneNumber.total_messages_sent + 1,
-            last_message_sent_at=func.greatest(
-                func.coalesce(WaPhoneNumber.last_message_sent_at, sent_at), sent_at
-            ),
-        )
+_PHONE = cast(Table, WaPhoneNumber.__table__)
+_SENT_AT = bindparam("sent_at", type_=_PHONE.c.last_message_sent_at.type)
+_COUNT_PHONE_SEND = (
+    update(_PHONE)
+    .where(_PHONE.c.id == bindparam("phone_id"))
+    .values(
+        total_messages_sent=_PHONE.c.total_messages_sent + 1,
+        last_message_sent_at=func.greatest(func.coalesce(_PHONE.c.last_message_sent_at, _SENT_AT), _SENT_AT),
     )
+)
+
+
+async def count_phone_send(session: AsyncSession, phone_id: str, sent_at: datetime) -> None:
+    """One more message sent by the phone (an UPDATE, so concurrent sends never lose a count).
+
+    A Core statement built once: the send path holds no phone object to keep in step."""
+    await session.execute(_COUNT_PHONE_SEND, {"phone_id": phone_id, "sent_at": sent_at})
 
 
 @dataclass
