@@ -332,3 +332,58 @@ async def test_default_content_is_idempotent_and_sendable(tenant: Any) -> None:
                     assert render(template.subject, values, seed=n).missing_variables == []
     first = next(t for t in made if t.code == "CERNIQ_WA_INIT")
     assert "Cerniq" in first.content
+
+
+async def test_the_send_path_schedules_the_next_step_as_after_send(
+    tenant: Any, always_open: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The WhatsApp send path reads the enrollment, its sequence and the following step with its
+    # row lock (messaging.repository.lock_for_sent) and schedules with after_send_known.
+    from cerniq.messaging import repository as messaging
+
+    await add_phones(tenant, 1)
+    sequence, _ = await make_sequence(tenant)
+    (lead,) = await add_leads(tenant, 1)
+    await enroll(tenant, sequence, [lead])
+    assert (await dispatch()).whatsapp == 1
+    async with transaction() as session:
+        row = (await session.execute(select(GoldCommunicationLog))).scalar_one()
+    assert row.enrollment_id is not None and row.sequence_step == 1
+    monkeypatch.setenv("CERNIQ_BUSINESS_HOURS_ALWAYS_OPEN", "false")  # dispatched: back to the clock
+    get_settings.cache_clear()
+    sent_at = datetime(2026, 3, 5, 16, 0, tzinfo=BUCHAREST).astimezone(UTC)
+
+    async def record(step: int) -> None:
+        async with transaction() as session:
+            found = await messaging.lock_for_sent(session, row.id)
+            assert found is not None
+            await engine.after_send_known(
+                session,
+                found.journey,
+                enrollment_id=found.enrollment_id,
+                step_number=step,
+                sent_at=sent_at,
+                known=found.step,
+            )
+
+    await record(1)
+    async with transaction() as session:
+        journey = await session.get(GoldLeadJourney, lead)
+        enrollment = await session.get(SequenceEnrollment, row.enrollment_id)
+    assert journey is not None and enrollment is not None
+    monday_opening = datetime(2026, 3, 9, 9, 0, tzinfo=BUCHAREST)  # +72 h is a Sunday
+    assert journey.next_action_at == monday_opening and enrollment.next_step_at == monday_opening
+    assert enrollment.current_step == 1 and enrollment.messages_sent == 1
+    assert journey.sequence_step == 1
+
+    # the row's step is the last active one once the later steps are off: the enrollment completes
+    async with transaction() as session:
+        for step in await engine.active_steps(session, sequence.id):
+            step.is_active = step.step_number == 1
+    await record(1)
+    async with transaction() as session:
+        journey = await session.get(GoldLeadJourney, lead)
+        enrollment = await session.get(SequenceEnrollment, row.enrollment_id)
+    assert enrollment is not None and enrollment.status == EnrollmentStatus.COMPLETED
+    assert enrollment.messages_sent == 2
+    assert journey is not None and journey.next_action_at is None

@@ -5,22 +5,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import Table, bindparam, exists, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cerniq.kit.clock import utcnow
 from cerniq.models import (
     GoldCommunicationLog,
     GoldLeadJourney,
+    OutreachSequence,
     SequenceEnrollment,
     SystemState,
     WaPhoneNumber,
 )
 from cerniq.models.enums import Channel, Direction, EnrollmentStatus, MessageStatus
+from cerniq.sequences.engine import SentStep
+from cerniq.sequences.repository import following_step
 
 EMERGENCY_STOP = "emergency_stop"  # the system_state key (cerniq.ops.system_state.EMERGENCY_STOP)
 IN_FLIGHT = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.AMBIGUOUS)
@@ -119,6 +123,38 @@ async def set_status(
         .where(GoldCommunicationLog.id == message_id)
         .values(status=status, status_updated_at=utcnow(), **values)
     )
+
+
+_LOG = cast(Table, GoldCommunicationLog.__table__)
+_MARK_SENDING = (
+    update(_LOG)
+    .where(_LOG.c.id == bindparam("message_id"))
+    .values(
+        status=MessageStatus.SENDING,
+        status_updated_at=bindparam("at"),
+        quota_cost=bindparam("quota_cost"),
+        quota_date=bindparam("quota_date"),
+    )
+)
+
+
+async def mark_sending(
+    session: AsyncSession, message: GoldCommunicationLog, *, quota_cost: int, quota_date: date
+) -> None:
+    """The row (locked by :func:`load_for_send`) turns SENDING with its reservation.
+
+    One Core UPDATE (no unit-of-work flush); the loaded object takes the same values as
+    committed state, so the session has nothing left to flush for them.
+    """
+    at = utcnow()
+    await session.execute(
+        _MARK_SENDING,
+        {"message_id": message.id, "at": at, "quota_cost": quota_cost, "quota_date": quota_date},
+    )
+    set_committed_value(message, "status", MessageStatus.SENDING)
+    set_committed_value(message, "status_updated_at", at)
+    set_committed_value(message, "quota_cost", quota_cost)
+    set_committed_value(message, "quota_date", quota_date)
 
 
 async def stale_in_flight(
@@ -226,18 +262,23 @@ async def failed_step_rows(
     return int((await session.execute(query)).scalar_one())
 
 
-async def count_phone_send(session: AsyncSession, phone_id: str, sent_at: datetime) -> None:
-    """One more message sent by the phone (an UPDATE, so concurrent sends never lose a count)."""
-    await session.execute(
-        update(WaPhoneNumber)
-        .where(WaPhoneNumber.id == phone_id)
-        .values(
-            total_messages_sent=WaPhoneNumber.total_messages_sent + 1,
-            last_message_sent_at=func.greatest(
-                func.coalesce(WaPhoneNumber.last_message_sent_at, sent_at), sent_at
-            ),
-        )
+_PHONE = cast(Table, WaPhoneNumber.__table__)
+_SENT_AT = bindparam("sent_at", type_=_PHONE.c.last_message_sent_at.type)
+_COUNT_PHONE_SEND = (
+    update(_PHONE)
+    .where(_PHONE.c.id == bindparam("phone_id"))
+    .values(
+        total_messages_sent=_PHONE.c.total_messages_sent + 1,
+        last_message_sent_at=func.greatest(func.coalesce(_PHONE.c.last_message_sent_at, _SENT_AT), _SENT_AT),
     )
+)
+
+
+async def count_phone_send(session: AsyncSession, phone_id: str, sent_at: datetime) -> None:
+    """One more message sent by the phone (an UPDATE, so concurrent sends never lose a count).
+
+    A Core statement built once: the send path holds no phone object to keep in step."""
+    await session.execute(_COUNT_PHONE_SEND, {"phone_id": phone_id, "sent_at": sent_at})
 
 
 @dataclass
@@ -294,21 +335,138 @@ async def load_for_send(session: AsyncSession, message_id: uuid.UUID) -> SendCon
     return SendContext(message, journey, phone, bool(contacted_before), active)
 
 
-async def lock_message_and_journey(
-    session: AsyncSession, message_id: uuid.UUID
-) -> tuple[GoldCommunicationLog, GoldLeadJourney] | None:
-    """Lock the message row and its lead's row (in that order) in one statement."""
-    query = (
-        select(GoldCommunicationLog, GoldLeadJourney)
-        .select_from(GoldCommunicationLog)
-        .join(GoldLeadJourney, GoldLeadJourney.id == GoldCommunicationLog.lead_journey_id)
-        .where(GoldCommunicationLog.id == message_id)
-        .with_for_update(of=(GoldCommunicationLog, GoldLeadJourney))
+@dataclass(frozen=True, slots=True)
+class SentContext:
+    """What recording a sent message needs, read with the locks of the message and its lead."""
+
+    journey: GoldLeadJourney
+    status: MessageStatus
+    template_id: uuid.UUID | None
+    template_version_id: uuid.UUID | None
+    phone_id: str | None
+    quota_cost: int
+    quota_date: date | None
+    enrollment_id: uuid.UUID | None
+    sequence_step: int | None
+    step: SentStep
+
+
+def _build_lock_for_sent() -> Any:
+    log = GoldCommunicationLog
+    following = following_step(SequenceEnrollment.sequence_id, log.sequence_step)
+    return (
+        select(
+            GoldLeadJourney,
+            log.status,
+            log.template_id,
+            log.template_version_id,
+            log.phone_id,
+            log.quota_cost,
+            log.quota_date,
+            log.enrollment_id,
+            log.sequence_step,
+            SequenceEnrollment.status,
+            OutreachSequence.id,
+            OutreachSequence.respect_business_hours,
+            following.c.delay_hours,
+            following.c.delay_minutes,
+        )
+        .select_from(log)
+        .join(GoldLeadJourney, GoldLeadJourney.id == log.lead_journey_id)
+        .outerjoin(SequenceEnrollment, SequenceEnrollment.id == log.enrollment_id)
+        .outerjoin(OutreachSequence, OutreachSequence.id == SequenceEnrollment.sequence_id)
+        .outerjoin(following, true())
+        .where(log.id == bindparam("message_id"))
+        .with_for_update(of=(log, GoldLeadJourney))
     )
-    found = (await session.execute(query)).one_or_none()
-    if found is None:
+
+
+_LOCK_FOR_SENT: Any = None
+
+
+async def lock_for_sent(session: AsyncSession, message_id: uuid.UUID) -> SentContext | None:
+    """Lock the message row and its lead's row (in that order, as :func:`lock_message_and_journey`)
+    and read, in the same statement, the message's fields the send path records and its
+    enrollment, sequence and following step (see :func:`cerniq.sequences.engine.after_send_known`)."""
+    global _LOCK_FOR_SENT
+    if _LOCK_FOR_SENT is None:
+        _LOCK_FOR_SENT = _build_lock_for_sent()
+    row = (await session.execute(_LOCK_FOR_SENT, {"message_id": message_id})).one_or_none()
+    if row is None:
         return None
-    return found[0], found[1]
+    (
+        journey,
+        status,
+        template_id,
+        template_version_id,
+        phone_id,
+        quota_cost,
+        quota_date,
+        enrollment_id,
+        sequence_step,
+        enrollment_status,
+        sequence_id,
+        respect_business_hours,
+        delay_hours,
+        delay_minutes,
+    ) = row
+    next_delay = None if delay_hours is None else timedelta(hours=delay_hours, minutes=delay_minutes)
+    step = SentStep(
+        enrollment_status=enrollment_status,
+        sequence_found=sequence_id is not None,
+        respect_business_hours=bool(respect_business_hours),
+        next_delay=next_delay,
+    )
+    return SentContext(
+        journey,
+        status,
+        template_id,
+        template_version_id,
+        phone_id,
+        int(quota_cost or 0),
+        quota_date,
+        enrollment_id,
+        sequence_step,
+        step,
+    )
+
+
+_MARK_SENT = (
+    update(_LOG)
+    .where(_LOG.c.id == bindparam("message_id"))
+    .values(
+        status=MessageStatus.SENT,
+        status_updated_at=bindparam("at"),
+        sent_at=bindparam("sent_at"),
+        external_message_id=bindparam("uid"),
+        error_code=bindparam("error_code"),
+        error_message=None,
+    )
+)
+_MARK_SENT_IN_CHAT = _MARK_SENT.values(thread_id=bindparam("thread_id"))
+
+
+async def mark_sent(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    uid: str,
+    sent_at: datetime,
+    thread_id: str | None,
+    error_code: str | None,
+) -> None:
+    """The vendor took the message: SENT with its uid (and its chat, when known), one UPDATE."""
+    params: dict[str, Any] = {
+        "message_id": message_id,
+        "at": utcnow(),
+        "sent_at": sent_at,
+        "uid": uid,
+        "error_code": error_code,
+    }
+    if thread_id is None:
+        await session.execute(_MARK_SENT, params)
+    else:
+        await session.execute(_MARK_SENT_IN_CHAT, {**params, "thread_id": thread_id})
 
 
 async def enrollments_of(

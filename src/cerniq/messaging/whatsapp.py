@@ -60,7 +60,7 @@ from cerniq.providers.errors import (
 from cerniq.quota.guardian import QuotaGuardian
 from cerniq.quota.jitter import jitter_delay
 from cerniq.sequences import engine as sequences
-from cerniq.templates.service import Outcome, record_message_outcome
+from cerniq.templates.service import Outcome, record_variant_outcome
 from cerniq.worker.registry import JobContext
 
 NEXT_SEND_KEY = "phone:next_send_at:{}"
@@ -300,10 +300,7 @@ async def _prepare(
                     return await _over_quota(ctx, session, clock, message, journey, phone, cost, at)
             if not reservation.allowed:
                 return await _over_quota(ctx, session, clock, message, journey, phone, cost, at)
-        message.status = MessageStatus.SENDING
-        message.status_updated_at = utcnow()
-        message.quota_cost = cost
-        message.quota_date = day
+        await repository.mark_sending(session, message, quota_cost=cost, quota_date=day)
         chat_id = None
         if message.thread_id and journey.wa_chat_id == message.thread_id and cost == 0:
             try:
@@ -547,42 +544,48 @@ async def _record_sent(
     message_id: uuid.UUID, *, uid: str, chat_id: int | None, sent_at: datetime, resolved: bool = False
 ) -> None:
     async with transaction() as session:
-        locked = await repository.lock_message_and_journey(session, message_id)
-        if locked is None or locked[0].status in DONE:
+        found = await repository.lock_for_sent(session, message_id)
+        if found is None or found.status in DONE:
             return
-        message, journey = locked
-        message.status = MessageStatus.SENT
-        await record_message_outcome(session, message, Outcome.SENT)
-        message.status_updated_at = utcnow()
-        message.sent_at = sent_at
-        message.external_message_id = uid
-        message.error_code = "RESOLVED_AFTER_AMBIGUITY" if resolved else None
-        message.error_message = None
-        if chat_id is not None:
-            message.thread_id = str(chat_id)
+        journey = found.journey
+        await repository.mark_sent(
+            session,
+            message_id,
+            uid=uid,
+            sent_at=sent_at,
+            thread_id=str(chat_id) if chat_id is not None else None,
+            error_code="RESOLVED_AFTER_AMBIGUITY" if resolved else None,
+        )
+        await record_variant_outcome(
+            session,
+            template_id=found.template_id,
+            template_version_id=found.template_version_id,
+            outcome=Outcome.SENT,
+        )
         journey.first_contact_at = journey.first_contact_at or sent_at
         journey.first_contact_channel = journey.first_contact_channel or Channel.WHATSAPP
         journey.last_contact_at = sent_at
         journey.last_channel_used = Channel.WHATSAPP
         journey.is_new_contact = False
         journey.messages_sent += 1
-        if message.quota_cost:
-            journey.quota_consumption_date = message.quota_date
+        if found.quota_cost:
+            journey.quota_consumption_date = found.quota_date
         if journey.assigned_phone_id is None:
-            journey.assigned_phone_id = message.phone_id
+            journey.assigned_phone_id = found.phone_id
             journey.assigned_at = sent_at
-        if chat_id is not None and journey.assigned_phone_id == message.phone_id:
+        if chat_id is not None and journey.assigned_phone_id == found.phone_id:
             journey.wa_chat_id = str(chat_id)
-        if message.enrollment_id is not None:
-            await sequences.after_send(
+        if found.enrollment_id is not None:
+            await sequences.after_send_known(
                 session,
                 journey,
-                enrollment_id=message.enrollment_id,
-                step_number=message.sequence_step,
+                enrollment_id=found.enrollment_id,
+                step_number=found.sequence_step,
                 sent_at=sent_at,
+                known=found.step,
             )
-        # Last: the transition's own flush then writes the message, the lead (one UPDATE with
-        # every change above) and its history row together.
+        # Last: the transition's own flush then writes the lead (one UPDATE with every change
+        # above) and its history row together.
         if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
             await transition(
                 session,
@@ -590,7 +593,7 @@ async def _record_sent(
                 LeadState.CONTACTED_WA,
                 trigger="SEND",
                 reason="first WhatsApp message",
-                already_locked=True,  # lock_message_and_journey above
+                already_locked=True,  # lock_for_sent above
             )
-        if message.phone_id:
-            await repository.count_phone_send(session, message.phone_id, sent_at)
+        if found.phone_id:
+            await repository.count_phone_send(session, found.phone_id, sent_at)

@@ -88,7 +88,9 @@ def _int(value: str | bytes | int | None) -> int:
     return 0 if value is None else int(value)
 
 
+@lru_cache(maxsize=8)
 def _load_script(name: str) -> str:
+    # read once per process: a guardian is built per send job
     return resources.files("cerniq.quota").joinpath(name).read_text(encoding="utf-8")
 
 

@@ -5,9 +5,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, delete, exists, func, literal_column, or_, select, text, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.models import (
@@ -468,3 +481,49 @@ async def messages_per_step(
         entry = out.setdefault(int(step or 0), {"sent": 0, "queued": 0, "failed": 0, "skipped": 0})
         entry[str(kind)] += int(count)
     return out
+
+
+# ------------------------------------------------------------------------------- the send path
+
+
+def following_step(sequence_id: Any, step_number: Any) -> Any:
+    """A LATERAL subquery ``following(delay_hours, delay_minutes)``: the first active step of
+    ``sequence_id`` after ``step_number`` (SQL expressions of the enclosing query), for the
+    send path to read with its lock instead of loading the sequence's steps."""
+    step = OutreachSequenceStep.__table__.alias("following_step")
+    return (
+        select(step.c.delay_hours, step.c.delay_minutes)
+        .where(
+            step.c.sequence_id == sequence_id,
+            step.c.is_active.is_(True),
+            step.c.step_number > step_number,
+        )
+        .order_by(step.c.step_number)
+        .limit(1)
+        .lateral("following")
+    )
+
+
+_ENROLLMENT = cast(Table, SequenceEnrollment.__table__)
+_ADVANCE = (
+    update(_ENROLLMENT)
+    .where(_ENROLLMENT.c.id == bindparam("enrollment_id"))
+    .values(
+        current_step=func.greatest(_ENROLLMENT.c.current_step, bindparam("step_number")),
+        messages_sent=_ENROLLMENT.c.messages_sent + 1,
+        next_step_at=bindparam("due"),
+    )
+    .returning(_ENROLLMENT.c.current_step)
+)
+
+
+async def advance_enrollment(
+    session: AsyncSession, enrollment_id: uuid.UUID, *, step_number: int, due: datetime
+) -> int | None:
+    """Step ``step_number`` went out and the next one is due at ``due``: one UPDATE; returns
+    the enrollment's current step (None when the row is gone)."""
+    found = await session.execute(
+        _ADVANCE, {"enrollment_id": enrollment_id, "step_number": step_number, "due": due}
+    )
+    value = found.scalar_one_or_none()
+    return None if value is None else int(value)

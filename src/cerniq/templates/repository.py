@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Integer, Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from cerniq.models import (
     GoldCompany,
@@ -207,13 +209,37 @@ async def first_steps_using(session: AsyncSession, tenant_id: uuid.UUID, templat
 
 async def bump_template(session: AsyncSession, template_id: uuid.UUID, **increments: int) -> None:
     """Add to a template's counters in one UPDATE (no lost increments under concurrency)."""
-    values = {name: getattr(OutreachTemplate, name) + amount for name, amount in increments.items()}
-    await session.execute(update(OutreachTemplate).where(OutreachTemplate.id == template_id).values(**values))
+    await _bump(session, OutreachTemplate, template_id, increments)
 
 
 async def bump_version(session: AsyncSession, version_id: uuid.UUID, **increments: int) -> None:
-    values = {name: getattr(TemplateVersion, name) + amount for name, amount in increments.items()}
-    await session.execute(update(TemplateVersion).where(TemplateVersion.id == version_id).values(**values))
+    await _bump(session, TemplateVersion, version_id, increments)
+
+
+Counted = type[OutreachTemplate] | type[TemplateVersion]
+
+
+async def _bump(session: AsyncSession, model: Counted, row_id: uuid.UUID, increments: dict[str, int]) -> None:
+    if session.identity_map.get(identity_key(model, row_id)) is not None:
+        # The session holds this row as an object: the ORM UPDATE keeps the object in step.
+        values = {name: getattr(model, name) + amount for name, amount in increments.items()}
+        await session.execute(update(model).where(model.id == row_id).values(**values))
+        return
+    # Otherwise (the send paths) the same UPDATE as a Core statement built once per set of
+    # counters: no ORM bulk-update machinery for an object that is not there.
+    names = tuple(sorted(increments))
+    params: dict[str, Any] = {f"add_{name}": increments[name] for name in names}
+    await session.execute(_bump_statement(model, names), {"row_id": row_id, **params})
+
+
+@lru_cache(maxsize=64)
+def _bump_statement(model: Counted, names: tuple[str, ...]) -> Any:
+    table = cast(Table, model.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: table.c[name] + bindparam(f"add_{name}", type_=Integer) for name in names})
+    )
 
 
 async def lock_template_row(session: AsyncSession, template_id: uuid.UUID) -> None:
