@@ -18,6 +18,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError as DBAPIInterfaceError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cerniq
@@ -131,6 +134,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    async def store_down(request: Request, exc: Exception) -> JSONResponse:
+        # Redis (or PostgreSQL) cannot be reached: the request was fine, the service is not
+        store = "Redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "the database"
+        log.warning("api.store_unreachable", path=request.url.path, store=store, error=str(exc)[:200])
+        return JSONResponse(
+            error_body(
+                "SERVICE_UNAVAILABLE",
+                f"{store} cannot be reached; try again in a moment",
+                None,
+                getattr(request.state, "request_id", None),
+            ),
+            status_code=503,
+            headers={"Retry-After": "10"},
+        )
+
+    for unreachable in (RedisConnectionError, RedisTimeoutError, ConnectionRefusedError, DBAPIInterfaceError):
+        app.add_exception_handler(unreachable, store_down)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

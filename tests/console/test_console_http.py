@@ -56,6 +56,24 @@ async def test_english_is_selectable(console: httpx.AsyncClient, users: dict[str
     assert "Pending reviews" in page.text
 
 
+async def test_sign_in_while_redis_is_unreachable_is_a_clear_503(
+    console: httpx.AsyncClient, users: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sign-in counters live in Redis: with Redis down the answer says so (503, retry)."""
+    from redis.asyncio import Redis
+
+    from cerniq.console import login_limit
+
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)  # nothing listens there
+    monkeypatch.setattr(login_limit, "get_redis", lambda: dead)
+    response = await sign_in(console, users["operator"])
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "10"
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE" and "Redis" in error["message"]
+    await dead.aclose()
+
+
 async def test_sign_in_with_an_api_token(console: httpx.AsyncClient, tenant: Any, make_token: Any) -> None:
     headers = await make_token(
         tenant, __import__("cerniq.models.enums", fromlist=["Role"]).Role.OPERATOR, "ana"
