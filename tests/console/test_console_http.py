@@ -49,6 +49,26 @@ async def test_sign_in_shows_the_dashboard_with_a_tile_per_phone(
     assert "console.sign_in" in actions
 
 
+async def test_pages_say_when_the_minute_jobs_counted_their_figures(
+    console: httpx.AsyncClient, users: dict[str, str], tenant: Any
+) -> None:
+    from cerniq.analytics import service, snapshots
+
+    await add_leads(tenant, 2)
+    await sign_in(console, users["viewer"])
+    page = await console.get("/console/dashboard")
+    assert 'data-testid="funnel-as-of"' not in page.text  # no worker has counted: live
+    assert 'data-testid="today-as-of"' not in page.text
+    async with transaction() as session:
+        await snapshots.refresh(session)
+        await service.rollup_all(session, service.today())
+    page = await console.get("/console/dashboard")
+    assert 'data-testid="funnel-as-of"' in page.text and 'data-testid="today-as-of"' in page.text
+    assert "numărat la" in page.text
+    listing = await console.get("/console/sequences")
+    assert 'data-testid="stats-as-of"' in listing.text
+
+
 async def test_english_is_selectable(console: httpx.AsyncClient, users: dict[str, str]) -> None:
     await sign_in(console, users["viewer"])
     await console.get("/console/lang/en?next=/console/dashboard")
