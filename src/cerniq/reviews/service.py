@@ -1056,31 +1056,22 @@ async def _breach(session: AsyncSession, review: HumanReview, now: datetime, rep
         )
         report.escalated_to_manager += 1
     elif review.priority == ReviewPriority.HIGH:
+        # to the least loaded team lead (ASSIGNED to them), or escalated to the role
         lead = await repository.least_loaded_user(session, review.tenant_id, "team_lead")
+        await apply_escalation(
+            session,
+            review,
+            target="team_lead",
+            user=lead,
+            level=max(review.escalation_level + 1, 1),
+            reason="SLA_BREACH" if lead is not None else "SLA_BREACH (no team lead available)",
+            performed_by=MONITOR_ACTOR,
+            now=now,
+            status=ReviewStatus.ASSIGNED if lead is not None else ReviewStatus.ESCALATED,
+        )
         if lead is not None:
-            await apply_escalation(
-                session,
-                review,
-                target="team_lead",
-                user=lead,
-                level=max(review.escalation_level + 1, 1),
-                reason="SLA_BREACH",
-                performed_by=MONITOR_ACTOR,
-                now=now,
-                status=ReviewStatus.ASSIGNED,
-            )
             report.assigned_to_team_lead += 1
         else:
-            await apply_escalation(
-                session,
-                review,
-                target="team_lead",
-                user=None,
-                level=max(review.escalation_level + 1, 1),
-                reason="SLA_BREACH (no team lead available)",
-                performed_by=MONITOR_ACTOR,
-                now=now,
-            )
             report.escalated_to_team_lead += 1
     else:
         holder = (
