@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -25,6 +24,7 @@ from cerniq.providers.errors import (
     classify_transport_error,
     parse_retry_after,
 )
+from cerniq.providers.http import BearerApiClient
 from cerniq.providers.instantly.schemas import (
     BulkAddResult,
     Campaign,
@@ -110,7 +110,7 @@ class ColdEmailProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-class InstantlyClient:
+class InstantlyClient(BearerApiClient):
     """Async client of Instantly API v2 (``Authorization: Bearer <API key>``).
 
     ``base_url`` is the API host (production ``https://api.instantly.ai``, the sandbox
@@ -126,19 +126,14 @@ class InstantlyClient:
         max_connections: int = 10,
         user_agent: str = "cerniq-outreach",
     ) -> None:
-        if not api_key:
-            raise ValueError("an Instantly API key is required")
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/api/v2/",
-            headers={
-                "Authorization": f"Bearer {api_key}",
-                "Accept": "application/json",
-                "User-Agent": user_agent,
-            },
+        super().__init__(
+            secret=api_key,
+            missing_secret="an Instantly API key is required",
+            base_url=base_url,
+            api_prefix="/api/v2",
             timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            trust_env=False,
+            max_connections=max_connections,
+            user_agent=user_agent,
         )
 
     @classmethod
@@ -149,21 +144,6 @@ class InstantlyClient:
             base_url=settings.instantly_base_url,
             timeout=timeout,
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
 
     # --- campaigns ---------------------------------------------------------------------------
 

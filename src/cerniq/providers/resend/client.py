@@ -8,8 +8,7 @@ with the same key, never resolved by guessing. The client never retries by itsel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -21,6 +20,7 @@ from cerniq.providers.errors import (
     classify_transport_error,
     parse_retry_after,
 )
+from cerniq.providers.http import BearerApiClient
 from cerniq.providers.resend.schemas import BatchResult, ResendEmail, ResendWebhook
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class WarmEmailProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-class ResendClient:
+class ResendClient(BearerApiClient):
     """Async client of the Resend API (``Authorization: Bearer re_...``, a ``User-Agent`` always)."""
 
     def __init__(
@@ -65,19 +65,13 @@ class ResendClient:
         max_connections: int = 10,
         user_agent: str = "cerniq-outreach/0.1",
     ) -> None:
-        if not api_key:
-            raise ValueError("a Resend API key is required")
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/",
-            headers={
-                "Authorization": f"Bearer {api_key}",
-                "Accept": "application/json",
-                "User-Agent": user_agent,
-            },
+        super().__init__(
+            secret=api_key,
+            missing_secret="a Resend API key is required",
+            base_url=base_url,
             timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            trust_env=False,
+            max_connections=max_connections,
+            user_agent=user_agent,
         )
 
     @classmethod
@@ -88,20 +82,6 @@ class ResendClient:
             base_url=settings.resend_base_url,
             timeout=timeout,
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     async def send_email(self, email: dict[str, Any], *, idempotency_key: str) -> str:
         """Send one email (``from``, ``to``, ``subject``, ``html``/``text``, ``tags``...); returns its id.

@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -26,6 +25,7 @@ from cerniq.providers.errors import (
     classify_transport_error,
     parse_retry_after,
 )
+from cerniq.providers.http import BearerApiClient
 from cerniq.providers.timelinesai.schemas import (
     Chat,
     StatusHistoryEntry,
@@ -115,7 +115,7 @@ class WhatsAppProvider(Protocol):
         ...
 
 
-class TimelinesAIClient:
+class TimelinesAIClient(BearerApiClient):
     """Async client of the TimelinesAI Public API (``Authorization: Bearer <token>``).
 
     ``base_url`` is the API root (production ``https://app.timelines.ai/integrations/api``, the
@@ -133,18 +133,14 @@ class TimelinesAIClient:
         max_connections: int = 20,
         user_agent: str = "cerniq-outreach",
     ) -> None:
-        if not token:
-            raise ValueError("a TimelinesAI API token is required")
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "User-Agent": user_agent,
-            },
+        super().__init__(
+            secret=token,
+            missing_secret="a TimelinesAI API token is required",
+            base_url=base_url,
             timeout=timeout,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            max_connections=max_connections,
+            user_agent=user_agent,
+            trust_env=True,  # as before: HTTP(S)_PROXY from the environment applies
         )
 
     @classmethod
@@ -155,21 +151,6 @@ class TimelinesAIClient:
             base_url=settings.timelinesai_base_url,
             timeout=settings.timelinesai_timeout.total_seconds(),
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool. The client is unusable afterwards."""
-        await self._http.aclose()
 
     # --- accounts ------------------------------------------------------------------------------
 
