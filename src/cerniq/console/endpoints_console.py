@@ -197,8 +197,8 @@ async def dashboard(request: Request) -> Response:
         channel_max=max([n for _, n in channels] + [1]),
         funnel=funnel,
         funnel_max=max([n for _, n in funnel] + [1]),
-        funnel_as_of=datetime.fromisoformat(figures["funnelAsOf"]) if figures["funnelAsOf"] else None,
-        today_as_of=datetime.fromisoformat(figures["todayAsOf"]) if figures["todayAsOf"] else None,
+        funnel_as_of=figures["funnelAsOf"],
+        today_as_of=figures["todayAsOf"],
         tiles=tiles,
     )
 

@@ -8,7 +8,6 @@ operator role there, so they do here.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -118,7 +117,7 @@ async def sequences_page(request: Request) -> Response:
         csrf,
         sequences=listing["data"],
         meta=listing["meta"],
-        stats_as_of=datetime.fromisoformat(at) if (at := listing["meta"]["statsAsOf"]) else None,
+        stats_as_of=listing["meta"]["statsAsOf"],
         templates=await _active_templates(principal.tenant_id) if principal.has(Role.OPERATOR) else [],
         channels=SEQUENCE_CHANNELS,
     )
