@@ -18,6 +18,7 @@ from cerniq.models import (
     HumanReview,
     LeadStateHistory,
     OutreachDailyStats,
+    Tenant,
     WaPhoneNumber,
 )
 from cerniq.models.communication_log_columns import touched_since
@@ -138,6 +139,10 @@ async def lead_figures(
         "reviews_resolved": int(resolved),
         "reviews_sla_breached": int(breached),
     }
+
+
+async def tenant_ids(session: AsyncSession) -> list[uuid.UUID]:
+    return list((await session.execute(select(Tenant.id))).scalars().all())
 
 
 async def quota_capacity(session: AsyncSession, tenant_id: uuid.UUID) -> int:

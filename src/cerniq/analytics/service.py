@@ -22,7 +22,7 @@ from cerniq.analytics import repository, snapshots
 from cerniq.config import get_settings
 from cerniq.errors import ValidationFailed
 from cerniq.kit.clock import utcnow
-from cerniq.models import HumanReview, OutreachDailyStats, Tenant, WaPhoneNumber
+from cerniq.models import HumanReview, OutreachDailyStats, WaPhoneNumber
 from cerniq.models.enums import PhoneStatus, ReviewStatus
 
 FIELDS = (
@@ -113,13 +113,11 @@ async def compute(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> dic
 
 
 async def rollup(session: AsyncSession, tenant_id: uuid.UUID, day: date) -> dict[str, Any]:
-    """Compute ``day`` (its figures and its per phone / template / sequence breakdowns) and
-    UPSERT it on (tenant_id, stat_date)."""
+    """Compute ``day`` (its figures and, under ``breakdowns``, its per phone / template /
+    sequence breakdowns), UPSERT it on (tenant_id, stat_date) and return it."""
     values = await compute(session, tenant_id, day)
-    start, end = bounds(day)
-    found = await repository.breakdowns_by_day(session, tenant_id, start, end, get_settings().timezone)
-    stored = dict(values, breakdowns=found.get(day) or _empty_breakdowns())
-    await repository.upsert_stats(session, tenant_id, day, stored)
+    values["breakdowns"] = (await compute_breakdowns(session, tenant_id, [day]))[day]
+    await repository.upsert_stats(session, tenant_id, day, values)
     return values
 
 
@@ -127,13 +125,9 @@ def _empty_breakdowns() -> repository.Breakdowns:
     return {kind: {} for kind in repository.BREAKDOWN_KEYS}
 
 
-async def tenant_ids(session: AsyncSession) -> list[uuid.UUID]:
-    return list((await session.execute(select(Tenant.id))).scalars().all())
-
-
 async def rollup_all(session: AsyncSession, day: date) -> int:
     """Roll ``day`` up for every tenant; returns how many tenants."""
-    tenants = await tenant_ids(session)
+    tenants = await repository.tenant_ids(session)
     for tid in tenants:
         await rollup(session, tid, day)
     return len(tenants)
@@ -331,11 +325,13 @@ async def breakdowns_of(
     ``usable``, the others (days never rolled up, today without a fresh roll-up) computed."""
     rows = {r.stat_date: r for r in await repository.stored(session, tenant_id, first, last)}
     days: dict[date, repository.Breakdowns] = {}
+    missing: list[date] = []
     for day in _days(first, last):
         row = rows.get(day)
         if row is not None and row.breakdowns is not None and usable(row, day):
             days[day] = row.breakdowns
-    missing = [day for day in _days(first, last) if day not in days]
+        else:
+            missing.append(day)
     days |= await compute_breakdowns(session, tenant_id, missing)
     return [days[d] for d in sorted(days)]
 
@@ -392,7 +388,7 @@ async def daily_report(session: AsyncSession, tenant_id: uuid.UUID, day: date) -
     """Roll ``day`` up, build the full report (stats, funnel, per phone / template / sequence)
     and store it in the day's ``outreach_daily_stats.report``."""
     values = await rollup(session, tenant_id, day)
-    figures = await breakdowns_of(session, tenant_id, day, day)
+    figures = [values["breakdowns"]]
     report = {
         "date": day.isoformat(),
         "stats": stats_view(values),

@@ -16,13 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.analytics import repository
 from cerniq.kit.clock import utcnow
 from cerniq.kit.redis import get_redis
-from cerniq.models import Tenant
 from cerniq.phones import repository as phones
 from cerniq.sequences import repository as sequences
 
@@ -47,7 +45,7 @@ COUNTS: dict[str, Callable[[AsyncSession, uuid.UUID], Awaitable[dict[str, Any]]]
 
 async def refresh(session: AsyncSession) -> int:
     """Take every count of ``COUNTS`` for every tenant; returns how many tenants."""
-    tenants = list((await session.execute(select(Tenant.id))).scalars().all())
+    tenants = await repository.tenant_ids(session)
     redis = get_redis()
     ttl = int(FRESH.total_seconds()) * 2
     for tenant_id in tenants:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from cerniq.analytics import service, snapshots
+from cerniq.analytics import repository, service, snapshots
 from cerniq.kit.db import transaction
 from cerniq.worker import names
 from cerniq.worker.registry import JobContext, schedule, task
@@ -26,7 +26,7 @@ async def rollup_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
     async with transaction() as session:
         tenants = await service.rollup_all(session, day)
         if data.get("day") == "yesterday":
-            for tenant_id in await service.tenant_ids(session):
+            for tenant_id in await repository.tenant_ids(session):
                 first = day - timedelta(days=BACKFILL_DAYS - 1)
                 filled += len(await service.backfill(session, tenant_id, first, day))
     return {"day": day.isoformat(), "tenants": tenants, "backfilled": filled}
