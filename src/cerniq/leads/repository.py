@@ -569,6 +569,10 @@ def _order_by(sort_by: SortBy, order: SortOrder) -> list[Any]:
     return [primary.nulls_last(), tiebreak]
 
 
+#: Sort columns that are never NULL (no second query for the leads without a value).
+NOT_NULL_SORTS: Final = frozenset({"sentimentScore", "createdAt", "companyName"})
+
+
 async def _page_ids(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -610,10 +614,6 @@ async def _page_ids(
         skip = offset - int((await session.execute(counted)).scalar_one())
     rest = ids(column.is_(None)).order_by(direction(j.id)).limit(limit - len(found)).offset(skip)
     return found + list((await session.execute(rest)).scalars().all())
-
-
-#: Sort columns that are never NULL (no second query for the leads without a value).
-NOT_NULL_SORTS: Final = frozenset({"sentimentScore", "createdAt", "companyName"})
 
 
 def _rows_query(conditions: Sequence[ColumnElement[bool]]) -> Any:
