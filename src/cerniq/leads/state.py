@@ -16,7 +16,8 @@ in the caller's transaction, and nothing else.
 
 from __future__ import annotations
 
-from typing import Final, cast
+from collections.abc import Sequence
+from typing import Any, Final, cast
 
 from prometheus_client import Counter
 from sqlalchemy import Table, bindparam, insert, select
@@ -27,7 +28,14 @@ from cerniq.kit.clock import utcnow
 from cerniq.models import GoldLeadJourney, LeadStateHistory
 from cerniq.models.enums import LeadState
 
-__all__ = ["TRANSITIONS", "TRIGGERS", "allowed_transitions", "is_allowed", "transition"]
+__all__ = [
+    "TRANSITIONS",
+    "TRIGGERS",
+    "allowed_transitions",
+    "is_allowed",
+    "transition",
+    "transition_locked_many",
+]
 
 S = LeadState
 
@@ -118,6 +126,47 @@ async def transition(
     current = LeadState(locked) if locked is not None else LeadState(journey.current_state)
     if current == target:
         return False
+    _check(current, target)
+    history = _move(journey, current, target, trigger=trigger, reason=reason, actor=actor)
+    await session.flush()  # the lead's row (and whatever else the caller changed), then its history
+    await session.execute(_INSERT_HISTORY, history)
+    STAGE_TRANSITIONS.labels(current.value, target.value, trigger).inc()
+    return True
+
+
+async def transition_locked_many(
+    session: AsyncSession,
+    journeys: Sequence[GoldLeadJourney],
+    to_state: LeadState,
+    *,
+    trigger: str,
+    reason: str | None = None,
+    actor: str = "system",
+) -> int:
+    """:func:`transition` for several leads the caller loaded ``FOR UPDATE`` in this
+    transaction (``already_locked``): the same checks and the same rows, with one flush and
+    one multi-row history INSERT for all of them. A forbidden move raises before anything is
+    written. Returns how many leads changed state."""
+    target = LeadState(to_state)
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown transition trigger {trigger!r}; use one of {sorted(TRIGGERS)}")
+    moving = [j for j in journeys if LeadState(j.current_state) != target]
+    for journey in moving:
+        _check(LeadState(journey.current_state), target)
+    history = [
+        _move(journey, LeadState(journey.current_state), target, trigger=trigger, reason=reason, actor=actor)
+        for journey in moving
+    ]
+    if not history:
+        return 0
+    await session.flush()
+    await session.execute(_INSERT_HISTORY, history)
+    for row in history:
+        STAGE_TRANSITIONS.labels(row["from_state"].value, target.value, trigger).inc()
+    return len(history)
+
+
+def _check(current: LeadState, target: LeadState) -> None:
     allowed = TRANSITIONS[current]
     if target not in allowed:
         raise InvalidTransition(
@@ -128,6 +177,18 @@ async def transition(
                 "allowed": sorted(s.value for s in allowed),
             },
         )
+
+
+def _move(
+    journey: GoldLeadJourney,
+    current: LeadState,
+    target: LeadState,
+    *,
+    trigger: str,
+    reason: str | None,
+    actor: str,
+) -> dict[str, Any]:
+    """Set the journey's state fields for ``current -> target``; its history row's values."""
     now = utcnow()
     journey.previous_state = current
     journey.current_state = target
@@ -135,18 +196,12 @@ async def transition(
     journey.state_change_reason = reason
     if target == LeadState.CONVERTED:
         journey.converted_at = now
-    await session.flush()  # the lead's row (and whatever else the caller changed), then its history
-    await session.execute(
-        _INSERT_HISTORY,
-        {
-            "tenant_id": journey.tenant_id,
-            "lead_journey_id": journey.id,
-            "from_state": current,
-            "to_state": target,
-            "trigger": trigger,
-            "reason": reason,
-            "actor": actor,
-        },
-    )
-    STAGE_TRANSITIONS.labels(current.value, target.value, trigger).inc()
-    return True
+    return {
+        "tenant_id": journey.tenant_id,
+        "lead_journey_id": journey.id,
+        "from_state": current,
+        "to_state": target,
+        "trigger": trigger,
+        "reason": reason,
+        "actor": actor,
+    }
