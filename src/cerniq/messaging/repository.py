@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, func, select, true, update
+from sqlalchemy import Table, any_, bindparam, exists, func, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -141,20 +142,34 @@ _MARK_SENDING = (
 async def mark_sending(
     session: AsyncSession, message: GoldCommunicationLog, *, quota_cost: int, quota_date: date
 ) -> None:
-    """The row (locked by :func:`load_for_send`) turns SENDING with its reservation.
+    """The row (locked by :func:`load_for_send`) turns SENDING with its reservation."""
+    await mark_sending_many(session, [(message, quota_cost, quota_date)])
 
-    One Core UPDATE (no unit-of-work flush); the loaded object takes the same values as
-    committed state, so the session has nothing left to flush for them.
+
+async def mark_sending_many(
+    session: AsyncSession, rows: Sequence[tuple[GoldCommunicationLog, int, date]]
+) -> None:
+    """Rows (locked by :func:`load_for_send_many`) turn SENDING, each with its reservation
+    (``(message, quota_cost, quota_date)``).
+
+    One Core UPDATE run for every row (no unit-of-work flush); the loaded objects take the same
+    values as committed state, so the session has nothing left to flush for them.
     """
+    if not rows:
+        return
     at = utcnow()
     await session.execute(
         _MARK_SENDING,
-        {"message_id": message.id, "at": at, "quota_cost": quota_cost, "quota_date": quota_date},
+        [
+            {"message_id": message.id, "at": at, "quota_cost": cost, "quota_date": day}
+            for message, cost, day in rows
+        ],
     )
-    set_committed_value(message, "status", MessageStatus.SENDING)
-    set_committed_value(message, "status_updated_at", at)
-    set_committed_value(message, "quota_cost", quota_cost)
-    set_committed_value(message, "quota_date", quota_date)
+    for message, cost, day in rows:
+        set_committed_value(message, "status", MessageStatus.SENDING)
+        set_committed_value(message, "status_updated_at", at)
+        set_committed_value(message, "quota_cost", cost)
+        set_committed_value(message, "quota_date", day)
 
 
 async def stale_in_flight(
@@ -264,21 +279,30 @@ async def failed_step_rows(
 
 _PHONE = cast(Table, WaPhoneNumber.__table__)
 _SENT_AT = bindparam("sent_at", type_=_PHONE.c.last_message_sent_at.type)
-_COUNT_PHONE_SEND = (
+_COUNT_PHONE_SENDS = (
     update(_PHONE)
     .where(_PHONE.c.id == bindparam("phone_id"))
     .values(
-        total_messages_sent=_PHONE.c.total_messages_sent + 1,
+        total_messages_sent=_PHONE.c.total_messages_sent + bindparam("sent"),
         last_message_sent_at=func.greatest(func.coalesce(_PHONE.c.last_message_sent_at, _SENT_AT), _SENT_AT),
     )
 )
 
 
 async def count_phone_send(session: AsyncSession, phone_id: str, sent_at: datetime) -> None:
-    """One more message sent by the phone (an UPDATE, so concurrent sends never lose a count).
+    """One more message sent by the phone (see :func:`count_phone_sends`)."""
+    await count_phone_sends(session, {phone_id: (1, sent_at)})
 
-    A Core statement built once: the send path holds no phone object to keep in step."""
-    await session.execute(_COUNT_PHONE_SEND, {"phone_id": phone_id, "sent_at": sent_at})
+
+async def count_phone_sends(session: AsyncSession, sends: dict[str, tuple[int, datetime]]) -> None:
+    """Messages sent per phone (``{phone_id: (count, last sent_at)}``): UPDATEs that add to the
+    counters, so concurrent sends never lose a count. A Core statement built once: the send
+    path holds no phone object to keep in step. Phones in id order (the lock order)."""
+    if sends:
+        await session.execute(
+            _COUNT_PHONE_SENDS,
+            [{"phone_id": p, "sent": n, "sent_at": at} for p, (n, at) in sorted(sends.items())],
+        )
 
 
 @dataclass
@@ -292,6 +316,9 @@ class SendContext:
     """An earlier outbound WhatsApp message went (or may have gone) to this lead."""
     emergency_stop: dict[str, Any] | None
     """The active emergency stop (``system_state`` key ``emergency_stop``), or None."""
+
+
+_IDS = bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
 
 
 def _build_load_for_send() -> Any:
@@ -313,7 +340,8 @@ def _build_load_for_send() -> Any:
         .select_from(GoldCommunicationLog)
         .outerjoin(GoldLeadJourney, GoldLeadJourney.id == GoldCommunicationLog.lead_journey_id)
         .outerjoin(WaPhoneNumber, WaPhoneNumber.id == GoldCommunicationLog.phone_id)
-        .where(GoldCommunicationLog.id == bindparam("message_id"))
+        .where(GoldCommunicationLog.id == any_(_IDS))
+        .order_by(GoldCommunicationLog.id)  # the lock order of a batch
         .with_for_update(of=GoldCommunicationLog)
     )
 
@@ -324,15 +352,24 @@ _LOAD_FOR_SEND: Any = None  # built once: an aliased table is costly to construc
 async def load_for_send(session: AsyncSession, message_id: uuid.UUID) -> SendContext | None:
     """Lock the message row and read its lead, its phone, whether the lead was contacted before
     and the emergency stop, all in one statement."""
+    return (await load_for_send_many(session, [message_id])).get(message_id)
+
+
+async def load_for_send_many(
+    session: AsyncSession, message_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, SendContext]:
+    """:func:`load_for_send` for several rows in one statement (locked in id order); rows that
+    do not exist are missing from the result."""
     global _LOAD_FOR_SEND
     if _LOAD_FOR_SEND is None:
         _LOAD_FOR_SEND = _build_load_for_send()
-    found = (await session.execute(_LOAD_FOR_SEND, {"message_id": message_id})).one_or_none()
-    if found is None:
-        return None
-    message, journey, phone, contacted_before, stop_value = found
-    active = stop_value if isinstance(stop_value, dict) and stop_value.get("active") else None
-    return SendContext(message, journey, phone, bool(contacted_before), active)
+    found: dict[uuid.UUID, SendContext] = {}
+    for message, journey, phone, contacted_before, stop_value in await session.execute(
+        _LOAD_FOR_SEND, {"ids": list(message_ids)}
+    ):
+        active = stop_value if isinstance(stop_value, dict) and stop_value.get("active") else None
+        found[message.id] = SendContext(message, journey, phone, bool(contacted_before), active)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +393,7 @@ def _build_lock_for_sent() -> Any:
     following = following_step(SequenceEnrollment.sequence_id, log.sequence_step)
     return (
         select(
+            log.id,
             GoldLeadJourney,
             log.status,
             log.template_id,
@@ -376,7 +414,8 @@ def _build_lock_for_sent() -> Any:
         .outerjoin(SequenceEnrollment, SequenceEnrollment.id == log.enrollment_id)
         .outerjoin(OutreachSequence, OutreachSequence.id == SequenceEnrollment.sequence_id)
         .outerjoin(following, true())
-        .where(log.id == bindparam("message_id"))
+        .where(log.id == any_(_IDS))
+        .order_by(log.id)  # the lock order of a batch
         .with_for_update(of=(log, GoldLeadJourney))
     )
 
@@ -388,47 +427,55 @@ async def lock_for_sent(session: AsyncSession, message_id: uuid.UUID) -> SentCon
     """Lock the message row and its lead's row (in that order, as :func:`lock_message_and_journey`)
     and read, in the same statement, the message's fields the send path records and its
     enrollment, sequence and following step (see :func:`cerniq.sequences.engine.after_send_known`)."""
+    return (await lock_for_sent_many(session, [message_id])).get(message_id)
+
+
+async def lock_for_sent_many(
+    session: AsyncSession, message_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, SentContext]:
+    """:func:`lock_for_sent` for several rows in one statement (locked in id order)."""
     global _LOCK_FOR_SENT
     if _LOCK_FOR_SENT is None:
         _LOCK_FOR_SENT = _build_lock_for_sent()
-    row = (await session.execute(_LOCK_FOR_SENT, {"message_id": message_id})).one_or_none()
-    if row is None:
-        return None
-    (
-        journey,
-        status,
-        template_id,
-        template_version_id,
-        phone_id,
-        quota_cost,
-        quota_date,
-        enrollment_id,
-        sequence_step,
-        enrollment_status,
-        sequence_id,
-        respect_business_hours,
-        delay_hours,
-        delay_minutes,
-    ) = row
-    next_delay = None if delay_hours is None else timedelta(hours=delay_hours, minutes=delay_minutes)
-    step = SentStep(
-        enrollment_status=enrollment_status,
-        sequence_found=sequence_id is not None,
-        respect_business_hours=bool(respect_business_hours),
-        next_delay=next_delay,
-    )
-    return SentContext(
-        journey,
-        status,
-        template_id,
-        template_version_id,
-        phone_id,
-        int(quota_cost or 0),
-        quota_date,
-        enrollment_id,
-        sequence_step,
-        step,
-    )
+    found: dict[uuid.UUID, SentContext] = {}
+    for row in await session.execute(_LOCK_FOR_SENT, {"ids": list(message_ids)}):
+        (
+            message_id,
+            journey,
+            status,
+            template_id,
+            template_version_id,
+            phone_id,
+            quota_cost,
+            quota_date,
+            enrollment_id,
+            sequence_step,
+            enrollment_status,
+            sequence_id,
+            respect_business_hours,
+            delay_hours,
+            delay_minutes,
+        ) = row
+        next_delay = None if delay_hours is None else timedelta(hours=delay_hours, minutes=delay_minutes)
+        step = SentStep(
+            enrollment_status=enrollment_status,
+            sequence_found=sequence_id is not None,
+            respect_business_hours=bool(respect_business_hours),
+            next_delay=next_delay,
+        )
+        found[message_id] = SentContext(
+            journey,
+            status,
+            template_id,
+            template_version_id,
+            phone_id,
+            int(quota_cost or 0),
+            quota_date,
+            enrollment_id,
+            sequence_step,
+            step,
+        )
+    return found
 
 
 _MARK_SENT = (
@@ -446,6 +493,17 @@ _MARK_SENT = (
 _MARK_SENT_IN_CHAT = _MARK_SENT.values(thread_id=bindparam("thread_id"))
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A message the vendor took: its uid, its chat when known, when it went."""
+
+    message_id: uuid.UUID
+    uid: str
+    sent_at: datetime
+    thread_id: str | None = None
+    error_code: str | None = None
+
+
 async def mark_sent(
     session: AsyncSession,
     message_id: uuid.UUID,
@@ -456,17 +514,35 @@ async def mark_sent(
     error_code: str | None,
 ) -> None:
     """The vendor took the message: SENT with its uid (and its chat, when known), one UPDATE."""
-    params: dict[str, Any] = {
-        "message_id": message_id,
-        "at": utcnow(),
-        "sent_at": sent_at,
-        "uid": uid,
-        "error_code": error_code,
-    }
-    if thread_id is None:
-        await session.execute(_MARK_SENT, params)
-    else:
-        await session.execute(_MARK_SENT_IN_CHAT, {**params, "thread_id": thread_id})
+    await mark_sent_many(session, [Sent(message_id, uid, sent_at, thread_id, error_code)])
+
+
+async def mark_sent_many(session: AsyncSession, sent: Sequence[Sent]) -> None:
+    """:func:`mark_sent` for several rows: one UPDATE run per shape (with and without a chat)."""
+    at = utcnow()
+    # A key named after a column would add it to the SET clause: thread_id only goes with the
+    # statement that sets it.
+    no_chat = [
+        {"message_id": s.message_id, "at": at, "sent_at": s.sent_at, "uid": s.uid, "error_code": s.error_code}
+        for s in sent
+        if s.thread_id is None
+    ]
+    in_chat = [
+        {
+            "message_id": s.message_id,
+            "at": at,
+            "sent_at": s.sent_at,
+            "uid": s.uid,
+            "error_code": s.error_code,
+            "thread_id": s.thread_id,
+        }
+        for s in sent
+        if s.thread_id is not None
+    ]
+    if no_chat:
+        await session.execute(_MARK_SENT, no_chat)
+    if in_chat:
+        await session.execute(_MARK_SENT_IN_CHAT, in_chat)
 
 
 async def enrollments_of(
