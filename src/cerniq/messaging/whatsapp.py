@@ -28,18 +28,21 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any, NoReturn
 
 from bullmq import UnrecoverableError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cerniq.kit.batching import GroupCommit
 from cerniq.kit.clock import BusinessClock, utcnow
 from cerniq.kit.db import commit, transaction
 from cerniq.kit.metrics import MESSAGES_SENT, QUOTA_CHECKS, SEND_FAILURES
 from cerniq.kit.redis import get_redis
-from cerniq.leads.state import transition
+from cerniq.leads.state import transition_locked_many
 from cerniq.messaging import repository
 from cerniq.messaging.service import AUTOMATED_ORIGINS, TEST, automation_block_reason
 from cerniq.messaging.vendors import whatsapp
@@ -57,7 +60,7 @@ from cerniq.providers.errors import (
     PermanentProviderError,
     TransientProviderError,
 )
-from cerniq.quota.guardian import QuotaGuardian
+from cerniq.quota.guardian import QuotaGuardian, ReservationRequest
 from cerniq.quota.jitter import jitter_delay
 from cerniq.sequences import engine as sequences
 from cerniq.templates.service import Outcome, record_variant_outcome
@@ -132,7 +135,11 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
     message_id = uuid.UUID(str(data["messageId"]))
     clock = BusinessClock.from_settings(ctx.settings)
     guardian = QuotaGuardian(get_redis())
-    prepared = await _prepare(ctx, clock, guardian, message_id)
+    prepared: PrepResult | dict[str, Any] | None = await PREPARE_BATCHES.submit(
+        PrepareRequest(message_id, clock, _jitter_on(ctx))
+    )
+    if prepared is None:  # anything but the plain case: the whole procedure, for this row alone
+        prepared = await _prepare(ctx, clock, guardian, message_id)
     if isinstance(prepared, dict):
         return prepared
     message, journey_mobile, account_phone, chat_id, day = prepared
@@ -218,7 +225,7 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
         SEND_FAILURES.labels(channel="WHATSAPP", kind="invalid_recipient").inc()
         await _invalid_recipient(message, guardian, day, failure, uid=uid)
         return {"outcome": "invalid-recipient", "uid": uid}
-    await _record_sent(message.id, uid=uid, chat_id=chat, sent_at=now())
+    await SENT_BATCHES.submit(SentRecord(message.id, uid=uid, chat_id=chat, sent_at=now()))
     MESSAGES_SENT.labels(channel="WHATSAPP", type="new" if message.quota_cost else "followup").inc()
     return {"outcome": "sent", "uid": uid}
 
@@ -301,14 +308,117 @@ async def _prepare(
             if not reservation.allowed:
                 return await _over_quota(ctx, session, clock, message, journey, phone, cost, at)
         await repository.mark_sending(session, message, quota_cost=cost, quota_date=day)
-        chat_id = None
-        if message.thread_id and journey.wa_chat_id == message.thread_id and cost == 0:
-            try:
-                chat_id = int(message.thread_id)
-            except ValueError:
-                chat_id = None
         assert journey.mobile_e164 is not None
-        return message, journey.mobile_e164, phone.phone_number, chat_id, day
+        return message, journey.mobile_e164, phone.phone_number, _chat_of(message, journey, cost), day
+
+
+def _chat_of(message: GoldCommunicationLog, journey: GoldLeadJourney, cost: int) -> int | None:
+    """The chat a follow-up goes into (the lead's chat with the phone), or None: to the number."""
+    if message.thread_id and journey.wa_chat_id == message.thread_id and cost == 0:
+        try:
+            return int(message.thread_id)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareRequest:
+    """A send job's row, to check and mark SENDING with the other jobs running at that time."""
+
+    message_id: uuid.UUID
+    clock: BusinessClock
+    jitter_on: bool
+
+
+def _plain(loaded: repository.SendContext, clock: BusinessClock, at: datetime) -> bool:
+    """The row can go now with nothing to decide: QUEUED, its lead and its ACTIVE phone there,
+    no emergency stop, nothing blocking automation, inside business hours (or a test message),
+    and no reservation left from an earlier attempt. Everything else takes :func:`_prepare`."""
+    message, journey, phone = loaded.message, loaded.journey, loaded.phone
+    return (
+        message.status == MessageStatus.QUEUED
+        and journey is not None
+        and phone is not None
+        and loaded.emergency_stop is None
+        and automation_block_reason(journey, Channel.WHATSAPP, message.origin) is None
+        and phone.status == PhoneStatus.ACTIVE
+        and phone.is_enabled
+        and (message.origin == TEST or clock.is_open(at))
+        and not (message.quota_cost == 1 and message.quota_date is not None)
+        and journey.mobile_e164 is not None
+    )
+
+
+async def _prepare_many(requests: Sequence[PrepareRequest]) -> list[PrepResult | dict[str, Any] | None]:
+    """Step 2 of the send job for every job that asks at the same time, in one transaction:
+    lock and read the rows (one statement), reserve their quota (one script call), mark them
+    SENDING (one UPDATE run). A row that is not :func:`_plain`, was asked for twice, waits for
+    its phone's jitter gap or is refused quota gets None: its job runs :func:`_prepare` itself
+    (after this transaction, so it sees what it wrote)."""
+    at = now()
+    out: list[PrepResult | dict[str, Any] | None] = [None] * len(requests)
+    clock, jitter = requests[0].clock, requests[0].jitter_on
+    guardian = QuotaGuardian(get_redis())
+    async with transaction() as session:
+        loaded = await repository.load_for_send_many(session, [r.message_id for r in requests])
+        ready: list[tuple[int, repository.SendContext]] = []
+        seen: set[uuid.UUID] = set()
+        for index, request in enumerate(requests):
+            found = loaded.get(request.message_id)
+            if found is not None and request.message_id not in seen and _plain(found, clock, at):
+                ready.append((index, found))
+            seen.add(request.message_id)
+        if jitter and ready:
+            gaps = await get_redis().mget([NEXT_SEND_KEY.format(f.message.phone_id) for _, f in ready])
+            real = utcnow().timestamp()
+            ready = [
+                item for item, gap in zip(ready, gaps, strict=True) if not (gap and float(gap) > real + 0.05)
+            ]
+        if not ready:
+            return out
+        day = clock.business_day(at)
+        requested = [
+            ReservationRequest(
+                phone_id=phone.id,
+                day=found.message.quota_date or day,
+                reservation_id=str(found.message.id),
+                cost=0 if found.contacted_before else 1,
+                limit=phone.daily_quota_limit,
+                followup_cap=phone.followup_limit,
+            )
+            for _, found in ready
+            if (phone := found.phone) is not None
+        ]
+        reservations = await guardian.reserve_many(requested)
+        sending: list[tuple[GoldCommunicationLog, int, date]] = []
+        for (index, found), asked, reservation in zip(ready, requested, reservations, strict=True):
+            QUOTA_CHECKS.labels(result=reservation.reason).inc()
+            message, journey, phone = found.message, found.journey, found.phone
+            assert journey is not None and phone is not None and journey.mobile_e164 is not None
+            if not reservation.allowed:
+                continue  # _prepare moves it to another phone or waits for tomorrow
+            if (
+                reservation.cost_applied == 1
+                and reservation.used == 1
+                and not await _counter_matches_ledger(session, guardian, phone, asked.day, message.id)
+            ):
+                continue
+            sending.append((message, asked.cost, asked.day))
+            chat = _chat_of(message, journey, asked.cost)
+            out[index] = (message, journey.mobile_e164, phone.phone_number, chat, asked.day)
+        await repository.mark_sending_many(session, sending)
+    return out
+
+
+async def _prepare_alone(request: PrepareRequest) -> PrepResult | dict[str, Any] | None:
+    return None  # its batch failed: the job runs _prepare itself
+
+
+PREPARE_BATCHES: GroupCommit[PrepareRequest, PrepResult | dict[str, Any] | None] = GroupCommit(
+    _prepare_many, _prepare_alone
+)
+"""Checks and marks SENDING the rows of the jobs a worker process runs at the same time."""
 
 
 async def _counter_matches_ledger(
@@ -540,60 +650,105 @@ async def _set_gap(ctx: JobContext, phone_id: str | None) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    """A message the vendor took, to record as SENT."""
+
+    message_id: uuid.UUID
+    uid: str
+    chat_id: int | None
+    sent_at: datetime
+    resolved: bool = False
+
+
 async def _record_sent(
     message_id: uuid.UUID, *, uid: str, chat_id: int | None, sent_at: datetime, resolved: bool = False
 ) -> None:
+    await _record_sent_many([SentRecord(message_id, uid, chat_id, sent_at, resolved)])
+
+
+async def _record_sent_many(records: Sequence[SentRecord]) -> list[None]:
+    """Mark the rows SENT, move their leads (COLD -> CONTACTED_WA), schedule their next steps
+    and count the sends, in one transaction: the rows and their leads locked in one statement,
+    then one statement per kind of change for the whole batch. A row already done (a resolved
+    ambiguity recorded it, or a retried job) is left alone."""
     async with transaction() as session:
-        found = await repository.lock_for_sent(session, message_id)
-        if found is None or found.status in DONE:
-            return
-        journey = found.journey
-        await repository.mark_sent(
+        found = await repository.lock_for_sent_many(session, [r.message_id for r in records])
+        todo: dict[uuid.UUID, tuple[SentRecord, repository.SentContext]] = {}
+        for record in records:
+            context = found.get(record.message_id)
+            if context is not None and context.status not in DONE and record.message_id not in todo:
+                todo[record.message_id] = (record, context)
+        if not todo:
+            return [None] * len(records)
+        await repository.mark_sent_many(
             session,
-            message_id,
-            uid=uid,
-            sent_at=sent_at,
-            thread_id=str(chat_id) if chat_id is not None else None,
-            error_code="RESOLVED_AFTER_AMBIGUITY" if resolved else None,
+            [
+                repository.Sent(
+                    record.message_id,
+                    record.uid,
+                    record.sent_at,
+                    thread_id=str(record.chat_id) if record.chat_id is not None else None,
+                    error_code="RESOLVED_AFTER_AMBIGUITY" if record.resolved else None,
+                )
+                for record, _ in todo.values()
+            ],
         )
-        await record_variant_outcome(
-            session,
-            template_id=found.template_id,
-            template_version_id=found.template_version_id,
-            outcome=Outcome.SENT,
+        templates = Counter(c.template_id for _, c in todo.values() if c.template_id is not None)
+        versions = Counter(
+            c.template_version_id for _, c in todo.values() if c.template_version_id is not None
         )
-        journey.first_contact_at = journey.first_contact_at or sent_at
-        journey.first_contact_channel = journey.first_contact_channel or Channel.WHATSAPP
-        journey.last_contact_at = sent_at
-        journey.last_channel_used = Channel.WHATSAPP
-        journey.is_new_contact = False
-        journey.messages_sent += 1
-        if found.quota_cost:
-            journey.quota_consumption_date = found.quota_date
-        if journey.assigned_phone_id is None:
-            journey.assigned_phone_id = found.phone_id
-            journey.assigned_at = sent_at
-        if chat_id is not None and journey.assigned_phone_id == found.phone_id:
-            journey.wa_chat_id = str(chat_id)
-        if found.enrollment_id is not None:
-            await sequences.after_send_known(
-                session,
-                journey,
-                enrollment_id=found.enrollment_id,
-                step_number=found.sequence_step,
-                sent_at=sent_at,
-                known=found.step,
+        for template_id, count in sorted(templates.items()):
+            await record_variant_outcome(
+                session, template_id=template_id, template_version_id=None, outcome=Outcome.SENT, count=count
             )
-        # Last: the transition's own flush then writes the lead (one UPDATE with every change
-        # above) and its history row together.
-        if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
-            await transition(
-                session,
-                journey,
-                LeadState.CONTACTED_WA,
-                trigger="SEND",
-                reason="first WhatsApp message",
-                already_locked=True,  # lock_for_sent above
+        for version_id, count in sorted(versions.items()):
+            await record_variant_outcome(
+                session, template_id=None, template_version_id=version_id, outcome=Outcome.SENT, count=count
             )
-        if found.phone_id:
-            await repository.count_phone_send(session, found.phone_id, sent_at)
+        first_contacts: list[GoldLeadJourney] = []
+        phone_sends: dict[str, tuple[int, datetime]] = {}
+        for record, found_row in todo.values():
+            journey, sent_at = found_row.journey, record.sent_at
+            journey.first_contact_at = journey.first_contact_at or sent_at
+            journey.first_contact_channel = journey.first_contact_channel or Channel.WHATSAPP
+            journey.last_contact_at = sent_at
+            journey.last_channel_used = Channel.WHATSAPP
+            journey.is_new_contact = False
+            journey.messages_sent += 1
+            if found_row.quota_cost:
+                journey.quota_consumption_date = found_row.quota_date
+            if journey.assigned_phone_id is None:
+                journey.assigned_phone_id = found_row.phone_id
+                journey.assigned_at = sent_at
+            if record.chat_id is not None and journey.assigned_phone_id == found_row.phone_id:
+                journey.wa_chat_id = str(record.chat_id)
+            if found_row.enrollment_id is not None:
+                await sequences.after_send_known(
+                    session,
+                    journey,
+                    enrollment_id=found_row.enrollment_id,
+                    step_number=found_row.sequence_step,
+                    sent_at=sent_at,
+                    known=found_row.step,
+                )
+            if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
+                first_contacts.append(journey)
+            if found_row.phone_id:
+                count, last = phone_sends.get(found_row.phone_id, (0, sent_at))
+                phone_sends[found_row.phone_id] = (count + 1, max(last, sent_at))
+        # The transition's flush writes every lead (one UPDATE with all the changes above) and
+        # then their history rows; the leads are locked by lock_for_sent_many above.
+        await transition_locked_many(
+            session, first_contacts, LeadState.CONTACTED_WA, trigger="SEND", reason="first WhatsApp message"
+        )
+        await repository.count_phone_sends(session, phone_sends)
+    return [None] * len(records)
+
+
+async def _record_sent_one(record: SentRecord) -> None:
+    await _record_sent_many([record])
+
+
+SENT_BATCHES: GroupCommit[SentRecord, None] = GroupCommit(_record_sent_many, _record_sent_one)
+"""Records the SENT rows of the jobs a worker process runs at the same time in one transaction."""
