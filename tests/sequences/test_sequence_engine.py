@@ -387,3 +387,26 @@ async def test_the_send_path_schedules_the_next_step_as_after_send(
     assert enrollment is not None and enrollment.status == EnrollmentStatus.COMPLETED
     assert enrollment.messages_sent == 2
     assert journey is not None and journey.next_action_at is None
+
+
+async def test_two_sends_of_one_enrollment_in_one_batch_both_count(tenant: Any, always_open: None) -> None:
+    # advance_enrollments merges a batch's sends per enrollment: one UPDATE cannot apply two
+    # rows of its FROM list to the same enrollment, so each must be counted before it runs.
+    from cerniq.sequences import repository as sequence_repository
+
+    await add_phones(tenant, 1)
+    sequence, _ = await make_sequence(tenant)
+    (lead,) = await add_leads(tenant, 1)
+    await enroll(tenant, sequence, [lead])
+    async with transaction() as session:
+        enrollment = (await session.execute(select(SequenceEnrollment))).scalar_one()
+        first, later = utcnow() + timedelta(days=1), utcnow() + timedelta(days=3)
+        current = await sequence_repository.advance_enrollments(
+            session, [(enrollment.id, 2, later), (enrollment.id, 1, first), (uuid.uuid4(), 1, first)]
+        )
+    assert current == {enrollment.id: 2}  # the unknown enrollment is simply missing
+    async with transaction() as session:
+        stored = await session.get(SequenceEnrollment, enrollment.id)
+    assert stored is not None
+    assert (stored.current_step, stored.messages_sent) == (2, 2)
+    assert stored.next_step_at == later  # the later step's due wins

@@ -708,6 +708,7 @@ async def _record_sent_many(records: Sequence[SentRecord]) -> list[None]:
             )
         first_contacts: list[GoldLeadJourney] = []
         phone_sends: dict[str, tuple[int, datetime]] = {}
+        steps: list[sequences.KnownSend] = []
         for record, found_row in todo.values():
             journey, sent_at = found_row.journey, record.sent_at
             journey.first_contact_at = journey.first_contact_at or sent_at
@@ -724,19 +725,17 @@ async def _record_sent_many(records: Sequence[SentRecord]) -> list[None]:
             if record.chat_id is not None and journey.assigned_phone_id == found_row.phone_id:
                 journey.wa_chat_id = str(record.chat_id)
             if found_row.enrollment_id is not None:
-                await sequences.after_send_known(
-                    session,
-                    journey,
-                    enrollment_id=found_row.enrollment_id,
-                    step_number=found_row.sequence_step,
-                    sent_at=sent_at,
-                    known=found_row.step,
+                steps.append(
+                    sequences.KnownSend(
+                        journey, found_row.enrollment_id, found_row.sequence_step, sent_at, found_row.step
+                    )
                 )
             if journey.current_state in (LeadState.COLD, LeadState.CONTACTED_EMAIL):
                 first_contacts.append(journey)
             if found_row.phone_id:
                 count, last = phone_sends.get(found_row.phone_id, (0, sent_at))
                 phone_sends[found_row.phone_id] = (count + 1, max(last, sent_at))
+        await sequences.after_send_known_many(session, steps)
         # The transition's flush writes every lead (one UPDATE with all the changes above) and
         # then their history rows; the leads are locked by lock_for_sent_many above.
         await transition_locked_many(

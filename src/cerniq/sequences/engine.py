@@ -351,6 +351,18 @@ class SentStep:
     """The delay of the first active step after the sent one; None when it was the last."""
 
 
+@dataclass(frozen=True, slots=True)
+class KnownSend:
+    """One sent message for :func:`after_send_known_many`: its lead (locked by the caller), its
+    enrollment and step, when it went, and what the caller read about the enrollment."""
+
+    journey: GoldLeadJourney
+    enrollment_id: uuid.UUID | None
+    step_number: int | None
+    sent_at: datetime
+    known: SentStep
+
+
 async def after_send_known(
     session: AsyncSession,
     journey: GoldLeadJourney,
@@ -363,23 +375,47 @@ async def after_send_known(
     """:func:`after_send` from what the caller already read: the same result, with one UPDATE
     of the enrollment instead of loading it and the sequence's steps. The last step (the
     enrollment completes) takes :func:`after_send` itself."""
-    if enrollment_id is None or step_number is None or known.enrollment_status != EnrollmentStatus.ACTIVE:
-        journey.next_action_at = None
-        return
-    if known.next_delay is None:
-        await after_send(
-            session, journey, enrollment_id=enrollment_id, step_number=step_number, sent_at=sent_at
-        )
-        return
-    due = sent_at + known.next_delay
-    if not known.sequence_found or known.respect_business_hours:
-        due = BusinessClock.from_settings(get_settings()).next_opening(due)
-    current = await repository.advance_enrollment(session, enrollment_id, step_number=step_number, due=due)
-    if current is None:  # deleted since it was read (under the caller's lock of the lead)
-        journey.next_action_at = None
-        return
-    journey.sequence_step = current
-    journey.next_action_at = due
+    await after_send_known_many(session, [KnownSend(journey, enrollment_id, step_number, sent_at, known)])
+
+
+async def after_send_known_many(session: AsyncSession, sends: Sequence[KnownSend]) -> None:
+    """:func:`after_send_known` for several sent messages, the enrollments advanced in one
+    UPDATE."""
+    advancing: list[tuple[KnownSend, int, datetime]] = []
+    clock: BusinessClock | None = None
+    for send in sends:
+        known, journey = send.known, send.journey
+        if (
+            send.enrollment_id is None
+            or send.step_number is None
+            or known.enrollment_status != EnrollmentStatus.ACTIVE
+        ):
+            journey.next_action_at = None
+            continue
+        if known.next_delay is None:
+            await after_send(
+                session,
+                journey,
+                enrollment_id=send.enrollment_id,
+                step_number=send.step_number,
+                sent_at=send.sent_at,
+            )
+            continue
+        due = send.sent_at + known.next_delay
+        if not known.sequence_found or known.respect_business_hours:
+            clock = clock or BusinessClock.from_settings(get_settings())
+            due = clock.next_opening(due)
+        advancing.append((send, send.step_number, due))
+    current = await repository.advance_enrollments(
+        session, [(send.enrollment_id, step, due) for send, step, due in advancing if send.enrollment_id]
+    )
+    for send, _step, due in advancing:
+        step = current.get(send.enrollment_id) if send.enrollment_id else None
+        if step is None:  # deleted since it was read (under the caller's lock of the lead)
+            send.journey.next_action_at = None
+            continue
+        send.journey.sequence_step = step
+        send.journey.next_action_at = due
 
 
 async def complete(session: AsyncSession, journey: GoldLeadJourney, enrollment: SequenceEnrollment) -> None:

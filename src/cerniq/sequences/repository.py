@@ -522,8 +522,48 @@ async def advance_enrollment(
 ) -> int | None:
     """Step ``step_number`` went out and the next one is due at ``due``: one UPDATE; returns
     the enrollment's current step (None when the row is gone)."""
-    found = await session.execute(
-        _ADVANCE, {"enrollment_id": enrollment_id, "step_number": step_number, "due": due}
+    return (await advance_enrollments(session, [(enrollment_id, step_number, due)])).get(enrollment_id)
+
+
+_ADVANCE_MANY = text(
+    """
+    UPDATE sequence_enrollments AS e
+       SET current_step = greatest(e.current_step, v.step),
+           messages_sent = e.messages_sent + v.sent,
+           next_step_at = v.due
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:steps AS integer[]), CAST(:sent AS integer[]),
+                  CAST(:dues AS timestamptz[])) AS v(id, step, sent, due)
+     WHERE e.id = v.id
+    RETURNING e.id, e.current_step
+    """
+)
+
+
+async def advance_enrollments(
+    session: AsyncSession, advances: Sequence[tuple[uuid.UUID, int, datetime]]
+) -> dict[uuid.UUID, int]:
+    """:func:`advance_enrollment` for several sends (``(enrollment_id, step_number, due)``) in one
+    UPDATE, enrollments in id order (the lock order). Two sends of one enrollment count twice,
+    and the later step's due wins. Returns each enrollment's current step; enrollments that
+    are gone are missing."""
+    merged: dict[uuid.UUID, tuple[int, int, datetime]] = {}
+    for enrollment_id, step_number, due in advances:
+        seen = merged.get(enrollment_id)
+        if seen is None:
+            merged[enrollment_id] = (step_number, 1, due)
+        else:
+            later = step_number >= seen[0]
+            merged[enrollment_id] = (max(seen[0], step_number), seen[1] + 1, due if later else seen[2])
+    if not merged:
+        return {}
+    ids = sorted(merged)
+    rows = await session.execute(
+        _ADVANCE_MANY,
+        {
+            "ids": ids,
+            "steps": [merged[i][0] for i in ids],
+            "sent": [merged[i][1] for i in ids],
+            "dues": [merged[i][2] for i in ids],
+        },
     )
-    value = found.scalar_one_or_none()
-    return None if value is None else int(value)
+    return {row[0]: int(row[1]) for row in rows}
