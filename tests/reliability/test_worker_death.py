@@ -123,3 +123,42 @@ async def test_sigterm_lets_the_in_flight_send_finish_and_exits_0(
 
 async def _all_sent(ids: list[Any]) -> bool:
     return all([(await row(m)).status == MessageStatus.SENT for m in ids])
+
+
+async def test_sigkill_while_many_phones_send_together_sends_each_message_at_most_once(
+    tenant: Any, sandbox: Any, worker_processes: WorkerProcesses
+) -> None:
+    """The phones of a worker share their transactions (group commit): a kill while a batch is
+    in flight on every phone still sends each message once and spends each quota once."""
+    phones = await add_phones(tenant, 6)
+    leads = await add_leads(tenant, 18)
+    ids = [await queue_wa(lead, phones[n % 6]) for n, lead in enumerate(leads)]
+    # The first send of every phone is taken by the vendor and never answered.
+    sandbox.control(
+        "POST",
+        "/_control/timelinesai/faults",
+        json={"mode": "hang_after_accept", "count": 6, "delay": 30},
+    )
+    first = worker_processes.start()
+
+    async def every_phone_in_flight() -> bool:
+        statuses = [(await row(m)).status for m in ids]
+        return statuses.count(MessageStatus.SENDING) == 6 and len(sent_messages(sandbox)) == 6
+
+    await wait_for(every_phone_in_flight, timeout=30)
+    second = worker_processes.start()
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+
+    async def all_done() -> bool:
+        return all([await _done(m) for m in ids])
+
+    await wait_for(all_done, timeout=60)
+    messages = sent_messages(sandbox)
+    assert len(messages) == 18
+    assert len({m["recipient_phone"] for m in messages}) == 18  # nobody got a message twice
+    final = [await row(m) for m in ids]
+    assert {r.status for r in final} == {MessageStatus.SENT}
+    assert {r.external_message_id for r in final} == {m["uid"] for m in messages}
+    assert await counters(phones) == dict.fromkeys(phones, 3) == await ledger()
+    assert second.poll() is None
