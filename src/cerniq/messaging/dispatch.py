@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from cerniq.config import Settings, get_settings
 from cerniq.kit.clock import BusinessClock, utcnow
@@ -34,7 +35,7 @@ from cerniq.models import (
     SuppressionEntry,
     WaPhoneNumber,
 )
-from cerniq.models.enums import Channel, Direction, EnrollmentStatus, LeadState, PhoneStatus
+from cerniq.models.enums import Channel, Direction, EnrollmentStatus, LeadState, MessageStatus, PhoneStatus
 from cerniq.ops import alerts
 from cerniq.ops.system_state import emergency_stop
 from cerniq.quota.guardian import QuotaGuardian
@@ -220,11 +221,60 @@ async def _phone_pool(session: AsyncSession, clock: BusinessClock, tenant_ids: s
             await session.execute(select(WaPhoneNumber).where(WaPhoneNumber.tenant_id.in_(tenant_ids)))
         ).scalars()
     )
-    ids = [p.id for p in phones]
-    used = await QuotaGuardian(get_redis()).usage_many(ids, clock.business_day(utcnow()))
-    promised = await repository.queued_new_contacts(session, ids)
-    remaining = {p.id: p.daily_quota_limit - used.get(p.id, 0) - promised.get(p.id, 0) for p in phones}
+    remaining = await remaining_quota(session, {p.id: p.daily_quota_limit for p in phones}, clock)
     return PhonePool({p.id: p for p in phones}, remaining)
+
+
+async def remaining_quota(
+    session: AsyncSession, limits: dict[str, int], clock: BusinessClock
+) -> dict[str, int]:
+    """New contacts each phone (id -> daily limit) may still be promised today: its limit, less
+    what Redis counts as spent, less the QUEUED new contacts not yet reserved.
+
+    A send job reserves in Redis first and commits its row as SENDING after, so a row can be
+    QUEUED in PostgreSQL and already counted in Redis: those rows are counted once. PostgreSQL is
+    read before Redis: a row no longer QUEUED there was reserved before that read began, so the
+    later Redis read holds it (nothing falls between the two reads)."""
+    promised_rows = await _queued_new_contacts(session, list(limits))
+    used, reserved = await QuotaGuardian(get_redis()).usage_and_reserved(
+        list(limits), clock.business_day(utcnow()), promised_rows
+    )
+    return {
+        phone: limit
+        - used.get(phone, 0)
+        - sum(1 for rid in promised_rows.get(phone, ()) if rid not in reserved)
+        for phone, limit in limits.items()
+    }
+
+
+async def _queued_new_contacts(session: AsyncSession, phone_ids: list[str]) -> dict[str, list[str]]:
+    """The ids of the QUEUED WhatsApp rows per phone whose lead was never contacted."""
+    if not phone_ids:
+        return {}
+    row = GoldCommunicationLog
+    earlier = aliased(GoldCommunicationLog)
+    contacted = (
+        select(earlier.id)
+        .where(
+            earlier.lead_journey_id == row.lead_journey_id,
+            earlier.channel == Channel.WHATSAPP,
+            earlier.direction == Direction.OUTBOUND,
+            earlier.status.in_(repository.CONTACTED),
+        )
+        .exists()
+    )
+    rows = await session.execute(
+        select(row.phone_id, row.id).where(
+            row.phone_id.in_(phone_ids),
+            row.status == MessageStatus.QUEUED,
+            row.channel == Channel.WHATSAPP,
+            ~contacted,
+        )
+    )
+    promised: dict[str, list[str]] = {}
+    for phone, row_id in rows:
+        promised.setdefault(str(phone), []).append(str(row_id))
+    return promised
 
 
 async def _lead_data(
