@@ -14,6 +14,7 @@ completed step, a lead flagged for review) stays with the unit of work.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import uuid
@@ -23,7 +24,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
-from sqlalchemy import and_, exists, select, text
+from sqlalchemy import Text, and_, bindparam, exists, select, text
+from sqlalchemy import cast as cast_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -151,14 +153,36 @@ async def dispatch(
     settings = settings or get_settings()
     report = DispatchReport()
     size = batch_size or settings.dispatch_batch_size
-    templates: dict[str, PreparedTemplate] = {}
-    for _ in range(max_batches):
-        claimed = await _dispatch_batch(settings, report, size, tenant_id, templates)
-        if claimed < size or report.stopped:
-            break
+    run = _Run()
+    try:
+        for _ in range(max_batches):
+            run.raise_failed_enqueue()
+            claimed = await _dispatch_batch(settings, report, size, tenant_id, run)
+            if claimed < size or report.stopped:
+                break
+    except BaseException:
+        await asyncio.gather(*run.enqueues, return_exceptions=True)  # committed batches' jobs
+        raise
+    await asyncio.gather(*run.enqueues)
     if report.claimed:
         log.info("dispatch.done", **report.as_dict())
     return report
+
+
+@dataclass
+class _Run:
+    """What the batches of one dispatch share: the parsed template texts, and the enqueues of
+    the committed batches, which run while the next batch is prepared (dispatch returns once
+    they are all done; a failed one stops the dispatch before its next batch, as when the
+    enqueue ran inline)."""
+
+    templates: dict[str, PreparedTemplate] = field(default_factory=dict)
+    enqueues: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def raise_failed_enqueue(self) -> None:
+        for task in self.enqueues:
+            if task.done() and task.exception() is not None:
+                task.result()
 
 
 @dataclass
@@ -178,7 +202,7 @@ class _Writes:
         set_committed_value(journey, key, value)
         self.journeys[journey.id] = journey
 
-    async def flush(self, session: AsyncSession) -> None:
+    async def flush(self, session: AsyncSession, run: _Run) -> None:
         if self.enrollments:
             await session.execute(_INSERT_ENROLLMENTS, _arrays(self.enrollments, _ENROLLMENT_COLUMNS))
         # what the unit of work holds (enrollments made by the engine, counters, flags) goes
@@ -195,7 +219,7 @@ class _Writes:
             jobs = self.jobs
 
             async def enqueue() -> None:
-                await submit_many(jobs)
+                run.enqueues.append(asyncio.create_task(submit_many(jobs)))
 
             after_commit(session, enqueue)
 
@@ -317,7 +341,7 @@ async def _dispatch_batch(
     report: DispatchReport,
     size: int,
     tenant_id: uuid.UUID | None,
-    templates: dict[str, PreparedTemplate],
+    run: _Run,
 ) -> int:
     clock = BusinessClock.from_settings(settings)
     async with transaction(settings) as session:
@@ -335,7 +359,7 @@ async def _dispatch_batch(
         contacted = await repository.contacted_journeys(session, ids)
         companies, contacts = await _lead_data(session, journeys)
         suppressed = await _suppressed(session, journeys)
-        cache = _SequenceCache(session, templates)
+        cache = _SequenceCache(session, run.templates)
         cache.active, cache.enrolled = await repository.enrollments_of(session, ids)
         cache.last_inbound = await sequences_repository.last_inbound_many(session, ids)
         writes = _Writes()
@@ -362,7 +386,7 @@ async def _dispatch_batch(
                 writes.set(journey, "next_action_at", None)
                 journey.requires_human_review = True
                 journey.human_review_reason = f"TEMPLATE_UNRESOLVED: {exc.message}"[:500]
-        await writes.flush(session)
+        await writes.flush(session, run)
         for tenant_id in exhausted_tenants:
             await alerts.trigger(
                 session,
@@ -435,10 +459,7 @@ async def remaining_quota(
     }
 
 
-async def _queued_new_contacts(session: AsyncSession, phone_ids: list[str]) -> dict[str, list[str]]:
-    """The ids of the QUEUED WhatsApp rows per phone whose lead was never contacted."""
-    if not phone_ids:
-        return {}
+def _build_queued_new_contacts() -> Any:
     row = GoldCommunicationLog
     earlier = aliased(GoldCommunicationLog)
     contacted = (
@@ -451,17 +472,24 @@ async def _queued_new_contacts(session: AsyncSession, phone_ids: list[str]) -> d
         )
         .exists()
     )
-    rows = await session.execute(
-        select(row.phone_id, row.id).where(
-            row.phone_id.in_(phone_ids),
-            row.status == MessageStatus.QUEUED,
-            row.channel == Channel.WHATSAPP,
-            ~contacted,
-        )
+    return select(row.phone_id, cast_(row.id, Text)).where(
+        row.phone_id.in_(bindparam("phones", expanding=True)),
+        row.status == MessageStatus.QUEUED,
+        row.channel == Channel.WHATSAPP,
+        ~contacted,
     )
+
+
+_QUEUED_NEW_CONTACTS: Final = _build_queued_new_contacts()
+
+
+async def _queued_new_contacts(session: AsyncSession, phone_ids: list[str]) -> dict[str, list[str]]:
+    """The ids of the QUEUED WhatsApp rows per phone whose lead was never contacted."""
+    if not phone_ids:
+        return {}
     promised: dict[str, list[str]] = {}
-    for phone, row_id in rows:
-        promised.setdefault(str(phone), []).append(str(row_id))
+    for phone, row_id in await session.execute(_QUEUED_NEW_CONTACTS, {"phones": phone_ids}):
+        promised.setdefault(phone, []).append(row_id)
     return promised
 
 
