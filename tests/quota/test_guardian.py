@@ -192,6 +192,19 @@ async def test_days_and_phones_are_separate(guardian: QuotaGuardian) -> None:
     assert await guardian.usage_many([], DAY) == {}
 
 
+async def test_usage_and_reserved_says_which_rows_already_hold_quota(guardian: QuotaGuardian) -> None:
+    for rid, cost in (("a", 1), ("b", 1), ("f", 0)):
+        await guardian.reserve(
+            phone_id=PHONE, day=DAY, reservation_id=rid, cost=cost, limit=200, followup_cap=500
+        )
+    used, reserved = await guardian.usage_and_reserved(
+        [PHONE, "phone_02"], DAY, {PHONE: ["a", "c", "f"], "phone_02": ["b"], "phone_03": []}
+    )
+    assert used == {PHONE: 2, "phone_02": 0}
+    assert reserved == {"a", "f"}  # "b" is reserved on phone_01, not on phone_02
+    assert await guardian.usage_and_reserved([], DAY, {}) == ({}, set())
+
+
 async def test_reserve_many_matches_reserve_in_order(guardian: QuotaGuardian, r: Redis) -> None:
     await guardian.set_usage(PHONE, DAY, 198)
 

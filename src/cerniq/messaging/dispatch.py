@@ -3,25 +3,40 @@
 Claims due leads with ``FOR UPDATE SKIP LOCKED`` (so several dispatchers never take the same
 lead), picks the channel, allocates the sticky phone within today's quota, renders the step's
 template and writes one QUEUED row per lead; the jobs go to the phone queues after commit.
+
+A batch is one transaction with a fixed number of statements whatever its size: the reads
+(leads, phones and quota, lead data, enrollments) and then one INSERT of the new enrollments,
+one of the QUEUED rows and one UPDATE of the leads (arrays through ``unnest``); the jobs go in
+one ``addBulk`` per phone queue once it commits, so the first phones start sending while the
+next batch is prepared. What the sequence engine changes in the rarer cases (a skipped or
+completed step, a lead flagged for review) stays with the unit of work.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import json
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Text, and_, bindparam, exists, select, text
+from sqlalchemy import cast as cast_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cerniq.config import Settings, get_settings
 from cerniq.kit.clock import BusinessClock, utcnow
-from cerniq.kit.db import transaction
+from cerniq.kit.db import after_commit, transaction
 from cerniq.kit.redis import get_redis
 from cerniq.logging import get_logger
 from cerniq.messaging import repository
-from cerniq.messaging.service import AUTOMATION, queue_message
+from cerniq.messaging.service import AUTOMATION, job_for_values, outbound_values
 from cerniq.models import (
     GoldCommunicationLog,
     GoldCompany,
@@ -34,15 +49,22 @@ from cerniq.models import (
     SuppressionEntry,
     WaPhoneNumber,
 )
-from cerniq.models.enums import Channel, Direction, EnrollmentStatus, LeadState, PhoneStatus
+from cerniq.models.enums import Channel, Direction, EnrollmentStatus, LeadState, MessageStatus, PhoneStatus
 from cerniq.ops import alerts
 from cerniq.ops.system_state import emergency_stop
 from cerniq.quota.guardian import QuotaGuardian
 from cerniq.sequences import engine as sequences
 from cerniq.sequences import repository as sequences_repository
-from cerniq.templates.render import TemplateNotSendable, ensure_sendable, lead_variables, render
-from cerniq.templates.service import VariantCache
+from cerniq.templates.render import (
+    PreparedTemplate,
+    TemplateNotSendable,
+    ensure_sendable,
+    lead_variables,
+    render,
+)
+from cerniq.templates.service import VariantCache, pick_variant
 from cerniq.templates.spintax import SpintaxError
+from cerniq.worker.enqueue import JobRequest, submit_many
 
 log = get_logger("cerniq.dispatch")
 
@@ -79,28 +101,43 @@ class DispatchReport:
 
 @dataclass
 class PhonePool:
-    """The tenant's phones and what each may still take today."""
+    """The tenant's phones and what each may still take today.
+
+    ``best`` is asked once per lead: each tenant's usable phones sit in a heap ordered by
+    (most quota left, priority, id), whose entries are refreshed as :meth:`spend` lowers a
+    phone's count (an entry whose count is no longer the phone's is stale and dropped)."""
 
     phones: dict[str, WaPhoneNumber]
     remaining: dict[str, int]
+    _heaps: dict[uuid.UUID, list[tuple[int, int, int, str]]] = field(default_factory=dict)
 
     def usable(self, phone_id: str | None) -> bool:
         phone = self.phones.get(phone_id or "")
         return phone is not None and phone.is_enabled and phone.status == PhoneStatus.ACTIVE
 
     def best(self, tenant_id: uuid.UUID, *, needs_quota: bool) -> str | None:
-        candidates = [
-            p
-            for p in self.phones.values()
-            if p.tenant_id == tenant_id
-            and p.is_enabled
-            and p.status == PhoneStatus.ACTIVE
-            and (not needs_quota or self.remaining.get(p.id, 0) > 0)
-        ]
-        if not candidates:
-            return None
-        candidates.sort(key=lambda p: (-self.remaining.get(p.id, 0), p.priority, len(p.id), p.id))
-        return candidates[0].id
+        heap = self._heaps.get(tenant_id)
+        if heap is None:
+            heap = self._heaps[tenant_id] = [
+                self._entry(p) for p in self.phones.values() if p.tenant_id == tenant_id and self.usable(p.id)
+            ]
+            heapq.heapify(heap)
+        while heap:
+            left, _priority, _length, phone_id = heap[0]
+            if -left != self.remaining.get(phone_id, 0):
+                heapq.heapreplace(heap, self._entry(self.phones[phone_id]))
+                continue
+            if needs_quota and -left <= 0:
+                return None
+            return phone_id
+        return None
+
+    def spend(self, phone_id: str) -> None:
+        """One new contact promised on ``phone_id``."""
+        self.remaining[phone_id] = self.remaining.get(phone_id, 0) - 1
+
+    def _entry(self, phone: WaPhoneNumber) -> tuple[int, int, int, str]:
+        return (-self.remaining.get(phone.id, 0), phone.priority, len(phone.id), phone.id)
 
 
 async def dispatch(
@@ -116,17 +153,195 @@ async def dispatch(
     settings = settings or get_settings()
     report = DispatchReport()
     size = batch_size or settings.dispatch_batch_size
-    for _ in range(max_batches):
-        claimed = await _dispatch_batch(settings, report, size, tenant_id)
-        if claimed < size or report.stopped:
-            break
+    run = _Run()
+    try:
+        for _ in range(max_batches):
+            run.raise_failed_enqueue()
+            claimed = await _dispatch_batch(settings, report, size, tenant_id, run)
+            if claimed < size or report.stopped:
+                break
+    except BaseException:
+        await asyncio.gather(*run.enqueues, return_exceptions=True)  # committed batches' jobs
+        raise
+    await asyncio.gather(*run.enqueues)
     if report.claimed:
         log.info("dispatch.done", **report.as_dict())
     return report
 
 
+@dataclass
+class _Run:
+    """What the batches of one dispatch share: the parsed template texts, and the enqueues of
+    the committed batches, which run while the next batch is prepared (dispatch returns once
+    they are all done; a failed one stops the dispatch before its next batch, as when the
+    enqueue ran inline)."""
+
+    templates: dict[str, PreparedTemplate] = field(default_factory=dict)
+    enqueues: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def raise_failed_enqueue(self) -> None:
+        for task in self.enqueues:
+            if task.done() and task.exception() is not None:
+                task.result()
+
+
+@dataclass
+class _Writes:
+    """What a batch writes, one statement per table whatever its size (arrays through
+    ``unnest``): the new enrollments, the QUEUED rows and the leads' scheduling and phone
+    columns; and the jobs to add once the transaction commits."""
+
+    enrollments: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    journeys: dict[uuid.UUID, GoldLeadJourney] = field(default_factory=dict)
+    jobs: list[JobRequest] = field(default_factory=list)
+
+    def set(self, journey: GoldLeadJourney, key: str, value: object) -> None:
+        """Set one of :data:`JOURNEY_COLUMNS` on ``journey``; written by :meth:`flush`'s UPDATE
+        rather than by the unit of work."""
+        set_committed_value(journey, key, value)
+        self.journeys[journey.id] = journey
+
+    async def flush(self, session: AsyncSession, run: _Run) -> None:
+        if self.enrollments:
+            await session.execute(_INSERT_ENROLLMENTS, _arrays(self.enrollments, _ENROLLMENT_COLUMNS))
+        # what the unit of work holds (enrollments made by the engine, counters, flags) goes
+        # before the messages, which point at the enrollments
+        await session.flush()
+        if self.messages:
+            await session.execute(_INSERT_MESSAGES, _arrays(self.messages, _MESSAGE_COLUMNS))
+        if self.journeys:
+            rows = [
+                {key: getattr(j, key) for key in ("id", *JOURNEY_COLUMNS)} for j in self.journeys.values()
+            ]
+            await session.execute(_UPDATE_JOURNEYS, {"now": utcnow(), **_arrays(rows, _JOURNEY_COLUMNS)})
+        if self.jobs:
+            jobs = self.jobs
+
+            async def enqueue() -> None:
+                run.enqueues.append(asyncio.create_task(submit_many(jobs)))
+
+            after_commit(session, enqueue)
+
+
+def _unnest(columns: Sequence[tuple[str, str]]) -> str:
+    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+    return f"unnest({arrays}) AS v({', '.join(name for name, _ in columns)})"
+
+
+def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> dict[str, list[Any]]:
+    """One array per column; enum members as their text, JSON values as JSON text."""
+    arrays: dict[str, list[Any]] = {}
+    for name, kind in columns:
+        values = [row[name] for row in rows]
+        if kind == "jsonb":
+            values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+        elif values and isinstance(values[0], Enum):
+            values = [v.value for v in values]
+        arrays[name] = values
+    return arrays
+
+
+# A column named after its PostgreSQL enum type goes as text and is cast in the SELECT.
+_ENROLLMENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("id", "uuid"),
+    ("tenant_id", "uuid"),
+    ("lead_journey_id", "uuid"),
+    ("sequence_id", "uuid"),
+    ("total_steps", "integer"),
+    ("enrolled_at", "timestamptz"),
+)
+_INSERT_ENROLLMENTS: Final = text(
+    f"""
+    INSERT INTO sequence_enrollments (
+        id, tenant_id, lead_journey_id, sequence_id, current_step, total_steps, status, enrolled_at,
+        messages_sent, opens, clicks, replies, created_at, updated_at
+    )
+    SELECT v.id, v.tenant_id, v.lead_journey_id, v.sequence_id, 0, v.total_steps, 'ACTIVE', v.enrolled_at,
+        0, 0, 0, 0, v.enrolled_at, v.enrolled_at
+    FROM {_unnest(_ENROLLMENT_COLUMNS)}
+    """
+)
+_MESSAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("id", "uuid"),
+    ("tenant_id", "uuid"),
+    ("lead_journey_id", "uuid"),
+    ("channel", "text"),
+    ("direction", "text"),
+    ("status", "text"),
+    ("origin", "text"),
+    ("content", "text"),
+    ("content_rendered", "text"),
+    ("subject", "text"),
+    ("template_id", "uuid"),
+    ("template_version_id", "uuid"),
+    ("sequence_id", "uuid"),
+    ("sequence_step", "integer"),
+    ("enrollment_id", "uuid"),
+    ("email_campaign_id", "uuid"),
+    ("is_ai_generated", "boolean"),
+    ("scheduled_at", "timestamptz"),
+    ("created_by", "text"),
+    ("quota_cost", "smallint"),
+    ("phone_id", "text"),
+    ("phone_number", "text"),
+    ("email", "text"),
+    ("thread_id", "text"),
+    ("idempotency_key", "text"),
+    ("raw_request", "jsonb"),
+    ("created_at", "timestamptz"),
+)
+_MESSAGE_ENUMS: Final = {
+    "channel": "channel_enum",
+    "direction": "message_direction_enum",
+    "status": "message_status_enum",
+}
+_INSERT_MESSAGES: Final = text(
+    f"""
+    INSERT INTO gold_communication_log ({", ".join(name for name, _ in _MESSAGE_COLUMNS)}, updated_at)
+    SELECT {
+        ", ".join(
+            f"CAST(v.{name} AS {_MESSAGE_ENUMS[name]})" if name in _MESSAGE_ENUMS else f"v.{name}"
+            for name, _ in _MESSAGE_COLUMNS
+        )
+    }, v.created_at
+    FROM {_unnest(_MESSAGE_COLUMNS)}
+    """
+)
+JOURNEY_COLUMNS: Final = (
+    "next_action_at",
+    "assigned_phone_id",
+    "assigned_at",
+    "current_sequence_id",
+    "sequence_started_at",
+)
+_JOURNEY_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("id", "uuid"),
+    ("next_action_at", "timestamptz"),
+    ("assigned_phone_id", "text"),
+    ("assigned_at", "timestamptz"),
+    ("current_sequence_id", "uuid"),
+    ("sequence_started_at", "timestamptz"),
+)
+_UPDATE_JOURNEYS: Final = text(
+    f"""
+    UPDATE gold_lead_journey AS j SET
+        {", ".join(f"{name} = v.{name}" for name in JOURNEY_COLUMNS)},
+        updated_at = CAST(:now AS timestamptz)
+    FROM {_unnest(_JOURNEY_COLUMNS)}
+    WHERE j.id = v.id
+    """
+)
+# the keys of a QUEUED row that outbound_values() sets only on one channel or another
+_MESSAGE_KEYS = ("thread_id", "phone_id", "phone_number", "email", "raw_request")
+
+
 async def _dispatch_batch(
-    settings: Settings, report: DispatchReport, size: int, tenant_id: uuid.UUID | None = None
+    settings: Settings,
+    report: DispatchReport,
+    size: int,
+    tenant_id: uuid.UUID | None,
+    run: _Run,
 ) -> int:
     clock = BusinessClock.from_settings(settings)
     async with transaction(settings) as session:
@@ -139,23 +354,25 @@ async def _dispatch_batch(
         if not journeys:
             return 0
         report.claimed += len(journeys)
+        ids = [j.id for j in journeys]
         pool = await _phone_pool(session, clock, {j.tenant_id for j in journeys})
-        contacted = await repository.contacted_journeys(session, [j.id for j in journeys])
+        contacted = await repository.contacted_journeys(session, ids)
         companies, contacts = await _lead_data(session, journeys)
         suppressed = await _suppressed(session, journeys)
-        cache = _SequenceCache(session)
-        cache.active, cache.enrolled = await repository.enrollments_of(session, [j.id for j in journeys])
-        cache.last_inbound = await sequences_repository.last_inbound_many(session, [j.id for j in journeys])
+        cache = _SequenceCache(session, run.templates)
+        cache.active, cache.enrolled = await repository.enrollments_of(session, ids)
+        cache.last_inbound = await sequences_repository.last_inbound_many(session, ids)
+        writes = _Writes()
         exhausted_tenants: set[uuid.UUID] = set()
         for journey in journeys:
             try:
                 await _dispatch_one(
                     session,
-                    settings,
                     clock,
                     report,
                     pool,
                     cache,
+                    writes,
                     journey,
                     now,
                     new_contact=journey.id not in contacted,
@@ -166,14 +383,10 @@ async def _dispatch_batch(
                 )
             except TemplateNotSendable as exc:
                 report.blocked += 1
-                journey.next_action_at = None
+                writes.set(journey, "next_action_at", None)
                 journey.requires_human_review = True
                 journey.human_review_reason = f"TEMPLATE_UNRESOLVED: {exc.message}"[:500]
-        # every row of the batch in two flushes: the new enrollments first (the messages point at
-        # them and the unit of work does not order tables without relationships), then the rest
-        if cache.new_enrollments:
-            await session.flush(cache.new_enrollments)
-        await session.flush()
+        await writes.flush(session, run)
         for tenant_id in exhausted_tenants:
             await alerts.trigger(
                 session,
@@ -220,30 +433,104 @@ async def _phone_pool(session: AsyncSession, clock: BusinessClock, tenant_ids: s
             await session.execute(select(WaPhoneNumber).where(WaPhoneNumber.tenant_id.in_(tenant_ids)))
         ).scalars()
     )
-    ids = [p.id for p in phones]
-    used = await QuotaGuardian(get_redis()).usage_many(ids, clock.business_day(utcnow()))
-    promised = await repository.queued_new_contacts(session, ids)
-    remaining = {p.id: p.daily_quota_limit - used.get(p.id, 0) - promised.get(p.id, 0) for p in phones}
+    remaining = await remaining_quota(session, {p.id: p.daily_quota_limit for p in phones}, clock)
     return PhonePool({p.id: p for p in phones}, remaining)
+
+
+async def remaining_quota(
+    session: AsyncSession, limits: dict[str, int], clock: BusinessClock
+) -> dict[str, int]:
+    """New contacts each phone (id -> daily limit) may still be promised today: its limit, less
+    what Redis counts as spent, less the QUEUED new contacts not yet reserved.
+
+    A send job reserves in Redis first and commits its row as SENDING after, so a row can be
+    QUEUED in PostgreSQL and already counted in Redis: those rows are counted once. PostgreSQL is
+    read before Redis: a row no longer QUEUED there was reserved before that read began, so the
+    later Redis read holds it (nothing falls between the two reads)."""
+    promised_rows = await _queued_new_contacts(session, list(limits))
+    used, reserved = await QuotaGuardian(get_redis()).usage_and_reserved(
+        list(limits), clock.business_day(utcnow()), promised_rows
+    )
+    return {
+        phone: limit
+        - used.get(phone, 0)
+        - sum(1 for rid in promised_rows.get(phone, ()) if rid not in reserved)
+        for phone, limit in limits.items()
+    }
+
+
+def _build_queued_new_contacts() -> Any:
+    row = GoldCommunicationLog
+    earlier = aliased(GoldCommunicationLog)
+    contacted = (
+        select(earlier.id)
+        .where(
+            earlier.lead_journey_id == row.lead_journey_id,
+            earlier.channel == Channel.WHATSAPP,
+            earlier.direction == Direction.OUTBOUND,
+            earlier.status.in_(repository.CONTACTED),
+        )
+        .exists()
+    )
+    return select(row.phone_id, cast_(row.id, Text)).where(
+        row.phone_id.in_(bindparam("phones", expanding=True)),
+        row.status == MessageStatus.QUEUED,
+        row.channel == Channel.WHATSAPP,
+        ~contacted,
+    )
+
+
+_QUEUED_NEW_CONTACTS: Final = _build_queued_new_contacts()
+
+
+async def _queued_new_contacts(session: AsyncSession, phone_ids: list[str]) -> dict[str, list[str]]:
+    """The ids of the QUEUED WhatsApp rows per phone whose lead was never contacted."""
+    if not phone_ids:
+        return {}
+    promised: dict[str, list[str]] = {}
+    for phone, row_id in await session.execute(_QUEUED_NEW_CONTACTS, {"phones": phone_ids}):
+        promised.setdefault(phone, []).append(row_id)
+    return promised
 
 
 async def _lead_data(
     session: AsyncSession, journeys: list[GoldLeadJourney]
-) -> tuple[dict[uuid.UUID, GoldCompany], dict[uuid.UUID, GoldContact]]:
+) -> tuple[dict[uuid.UUID, dict[str, object]], dict[uuid.UUID, dict[str, object]]]:
+    """The template fields of each lead's company and primary contact (see :func:`lead_variables`)."""
     company_ids = {j.lead_id for j in journeys}
     contact_ids = {j.primary_contact_id for j in journeys if j.primary_contact_id}
-    companies = {
-        c.id: c
-        for c in (await session.execute(select(GoldCompany).where(GoldCompany.id.in_(company_ids)))).scalars()
-    }
-    contacts: dict[uuid.UUID, GoldContact] = {}
-    if contact_ids:
-        contacts = {
-            c.id: c
-            for c in (
-                await session.execute(select(GoldContact).where(GoldContact.id.in_(contact_ids)))
-            ).scalars()
+    company = GoldCompany
+    rows = await session.execute(
+        select(
+            company.id,
+            company.denumire,
+            company.judet,
+            company.localitate,
+            company.sector,
+            company.is_agricultural,
+            company.cui,
+        ).where(company.id.in_(company_ids))
+    )
+    companies: dict[uuid.UUID, dict[str, object]] = {
+        r[0]: {
+            "denumire": r[1],
+            "judet": r[2],
+            "localitate": r[3],
+            "sector": r[4],
+            "is_agricultural": r[5],
+            "cui": r[6],
         }
+        for r in rows
+    }
+    contacts: dict[uuid.UUID, dict[str, object]] = {}
+    if contact_ids:
+        contact = GoldContact
+        rows = await session.execute(
+            select(contact.id, contact.full_name, contact.prenume, contact.nume).where(
+                contact.id.in_(contact_ids)
+            )
+        )
+        contacts = {r[0]: {"full_name": r[1], "prenume": r[2], "nume": r[3]} for r in rows}
     return companies, contacts
 
 
@@ -265,9 +552,9 @@ def _is_suppressed(suppressed: set[tuple[str, str]], channel: str, value: str | 
 
 
 class _SequenceCache:
-    """Sequences, steps and templates loaded once per batch."""
+    """Sequences, steps and templates loaded once per batch; parsed template texts once per run."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, parsed: dict[str, PreparedTemplate]) -> None:
         self.session = session
         self.steps: dict[uuid.UUID, list[OutreachSequenceStep]] = {}
         self.templates: dict[uuid.UUID, OutreachTemplate | None] = {}
@@ -275,9 +562,9 @@ class _SequenceCache:
         self.defaults: dict[uuid.UUID, OutreachSequence | None] = {}
         self.active: dict[uuid.UUID, SequenceEnrollment] = {}
         self.enrolled: set[uuid.UUID] = set()
-        self.new_enrollments: list[SequenceEnrollment] = []
         self.last_inbound: dict[uuid.UUID, datetime] = {}
         self.variants = VariantCache(session)
+        self.parsed = parsed
 
     async def default(self, tenant_id: uuid.UUID) -> OutreachSequence | None:
         if tenant_id not in self.defaults:
@@ -301,10 +588,65 @@ class _SequenceCache:
             self.templates[template_id] = await self.session.get(OutreachTemplate, template_id)
         return self.templates[template_id]
 
+    def prepared(self, text: str) -> PreparedTemplate:
+        """``text`` parsed once per dispatch (raises :class:`SpintaxError`; a text that does
+        not parse is parsed again for each message, which then raises again)."""
+        template = self.parsed.get(text)
+        if template is None:
+            template = self.parsed[text] = PreparedTemplate(text)
+        return template
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The step to send now (:class:`sequences.StepPlan` with the variant picked), by the
+    enrollment's id: an enrollment made by this batch is a row to insert, not an object."""
+
+    enrollment_id: uuid.UUID
+    sequence: OutreachSequence
+    step: OutreachSequenceStep
+    template: OutreachTemplate | None
+    variant_content: str | None = None
+    variant_subject: str | None = None
+    version_id: uuid.UUID | None = None
+
+    @property
+    def channel(self) -> Channel:
+        return self.step.channel
+
+    @property
+    def content(self) -> str:
+        if self.step.content_override:
+            return self.step.content_override
+        if self.variant_content is not None:
+            return self.variant_content
+        return self.template.content if self.template is not None else ""
+
+    @property
+    def subject(self) -> str | None:
+        if self.step.subject_override:
+            return self.step.subject_override
+        if self.variant_content is not None:
+            return self.variant_subject
+        return self.template.subject if self.template else None
+
+    async def with_variant(self, cache: VariantCache, seed: object) -> _Plan:
+        """The A/B text of one message, as :func:`sequences.with_variant` picks it."""
+        if self.template is None or self.step.content_override:
+            return self
+        picked = await pick_variant(cache, self.template, seed)
+        return replace(
+            self, variant_content=picked.content, variant_subject=picked.subject, version_id=picked.version_id
+        )
+
 
 async def _plan(
-    session: AsyncSession, cache: _SequenceCache, journey: GoldLeadJourney, report: DispatchReport
-) -> sequences.StepPlan | None:
+    session: AsyncSession,
+    cache: _SequenceCache,
+    writes: _Writes,
+    journey: GoldLeadJourney,
+    report: DispatchReport,
+) -> _Plan | None:
     enrollment = cache.active.get(journey.id)
     if enrollment is None:
         if journey.id in cache.enrolled:
@@ -312,13 +654,26 @@ async def _plan(
         default = await cache.default(journey.tenant_id)
         if default is None:
             return None
+        steps = await cache.steps_of(default.id)
+        first = next((s for s in steps if s.step_number > 0), None)
+        at = utcnow()
+        if first is not None and not (first.skip_if_replied and _replied_since(journey, cache, at)):
+            # resolve_step would send this first step: nothing was sent for a new enrollment,
+            # so it was not opened, and the lead wrote nothing since it (now). The enrollment
+            # is then a row of the batch's INSERT rather than an object of the unit of work.
+            return _Plan(
+                _enroll(writes, journey, default, len(steps), at),
+                default,
+                first,
+                await cache.template(first.template_id),
+            )
         enrollment = SequenceEnrollment(
             id=uuid.uuid4(),
             tenant_id=journey.tenant_id,
             lead_journey_id=journey.id,
             sequence_id=default.id,
             current_step=0,
-            total_steps=len(await cache.steps_of(default.id)),
+            total_steps=len(steps),
             status=EnrollmentStatus.ACTIVE,
             enrolled_at=utcnow(),
             messages_sent=0,
@@ -327,9 +682,8 @@ async def _plan(
             replies=0,
         )
         session.add(enrollment)
-        cache.new_enrollments.append(enrollment)
-        journey.current_sequence_id = default.id
-        journey.sequence_started_at = utcnow()
+        writes.set(journey, "current_sequence_id", default.id)
+        writes.set(journey, "sequence_started_at", utcnow())
         default.total_enrolled += 1
     sequence = await cache.sequence(enrollment.sequence_id)
     if sequence is None or not sequence.is_active:
@@ -347,30 +701,60 @@ async def _plan(
     if decision.step is None:
         return None
     step = decision.step
-    return sequences.StepPlan(enrollment, sequence, step, await cache.template(step.template_id))
+    return _Plan(enrollment.id, sequence, step, await cache.template(step.template_id))
+
+
+def _replied_since(journey: GoldLeadJourney, cache: _SequenceCache, since: datetime) -> bool:
+    """:func:`sequences.skip_reason`'s reply test for an enrollment made at ``since``."""
+    if journey.last_reply_at is not None and journey.last_reply_at >= since:
+        return True
+    last = cache.last_inbound.get(journey.id)
+    return last is not None and last >= since
+
+
+def _enroll(
+    writes: _Writes, journey: GoldLeadJourney, sequence: OutreachSequence, total_steps: int, at: datetime
+) -> uuid.UUID:
+    """Enroll ``journey`` in ``sequence`` at ``at``: ACTIVE, step 0, counters 0 (a row of the
+    batch's INSERT, see :data:`_INSERT_ENROLLMENTS`)."""
+    enrollment_id = uuid.uuid4()
+    writes.enrollments.append(
+        {
+            "id": enrollment_id,
+            "tenant_id": journey.tenant_id,
+            "lead_journey_id": journey.id,
+            "sequence_id": sequence.id,
+            "total_steps": total_steps,
+            "enrolled_at": at,
+        }
+    )
+    writes.set(journey, "current_sequence_id", sequence.id)
+    writes.set(journey, "sequence_started_at", at)
+    sequence.total_enrolled += 1
+    return enrollment_id
 
 
 async def _dispatch_one(
     session: AsyncSession,
-    settings: Settings,
     clock: BusinessClock,
     report: DispatchReport,
     pool: PhonePool,
     cache: _SequenceCache,
+    writes: _Writes,
     journey: GoldLeadJourney,
     now: datetime,
     *,
     new_contact: bool,
-    company: GoldCompany | None,
-    contact: GoldContact | None,
+    company: dict[str, object] | None,
+    contact: dict[str, object] | None,
     suppressed: set[tuple[str, str]],
     exhausted: set[uuid.UUID],
 ) -> None:
-    plan = await _plan(session, cache, journey, report)
+    plan = await _plan(session, cache, writes, journey, report)
     if plan is None:
         # a skipped step (skip-if-replied/opened) already scheduled the next one for later
         if journey.next_action_at is None or journey.next_action_at <= now:
-            journey.next_action_at = None
+            writes.set(journey, "next_action_at", None)
         return
     wa_route = (
         bool(journey.mobile_e164)
@@ -393,7 +777,7 @@ async def _dispatch_one(
             channel = Channel.WHATSAPP
         else:
             report.no_route += 1
-            journey.next_action_at = None
+            writes.set(journey, "next_action_at", None)
             return
     if channel == Channel.EMAIL_COLD and journey.current_state not in (
         LeadState.COLD,
@@ -401,20 +785,20 @@ async def _dispatch_one(
         LeadState.CONTACTED_WA,
     ):
         report.no_route += 1
-        journey.next_action_at = None
+        writes.set(journey, "next_action_at", None)
         return
 
     message_id = uuid.uuid4()
-    plan = await sequences.with_variant(cache.variants, plan, message_id)
-    variables = lead_variables(_company_fields(company), _contact_fields(contact))
+    plan = await plan.with_variant(cache.variants, message_id)
+    variables = lead_variables(company or {}, contact)
     try:
-        rendered = render(plan.content, variables, seed=str(message_id))
+        rendered = render(cache.prepared(plan.content), variables, seed=str(message_id))
     except SpintaxError as exc:
         raise TemplateNotSendable(f"template does not parse: {exc.message}") from exc
     ensure_sendable(rendered)
     subject = None
     if plan.subject:
-        subject_rendered = render(plan.subject, variables, seed=str(message_id))
+        subject_rendered = render(cache.prepared(plan.subject), variables, seed=str(message_id))
         ensure_sendable(subject_rendered)
         subject = subject_rendered.text
 
@@ -435,16 +819,15 @@ async def _dispatch_one(
         if phone_id is None:
             report.waiting_quota += 1
             exhausted.add(journey.tenant_id)
-            journey.next_action_at = clock.next_opening(clock.local_midnight_after(now))
+            writes.set(journey, "next_action_at", clock.next_opening(clock.local_midnight_after(now)))
             return
         if new_contact:
-            pool.remaining[phone_id] = pool.remaining.get(phone_id, 0) - 1
+            pool.spend(phone_id)
         if journey.assigned_phone_id != phone_id:
-            journey.assigned_phone_id = phone_id
-            journey.assigned_at = now
+            writes.set(journey, "assigned_phone_id", phone_id)
+            writes.set(journey, "assigned_at", now)
 
-    await queue_message(
-        session,
+    values = outbound_values(
         journey,
         channel=channel,
         content=plan.content,
@@ -456,34 +839,17 @@ async def _dispatch_one(
         template_version_id=plan.version_id,
         sequence_id=plan.sequence.id,
         sequence_step=plan.step.step_number,
-        enrollment_id=plan.enrollment.id,
-        new_contact=new_contact,
+        enrollment_id=plan.enrollment_id,
         message_id=message_id,
         created_by="dispatch",
         extra={"raw_request": {"variant": rendered.variant}},
-        flush=False,
     )
-    journey.next_action_at = None  # in flight; the send schedules the next step
+    at = utcnow()
+    values.update({key: values.get(key) for key in _MESSAGE_KEYS}, created_at=at, updated_at=at)
+    writes.messages.append(values)
+    writes.jobs.append(job_for_values(values, new_contact=new_contact))
+    writes.set(journey, "next_action_at", None)  # in flight; the send schedules the next step
     if channel == Channel.WHATSAPP:
         report.whatsapp += 1
     else:
         report.email += 1
-
-
-def _company_fields(company: GoldCompany | None) -> dict[str, object]:
-    if company is None:
-        return {}
-    return {
-        "denumire": company.denumire,
-        "judet": company.judet,
-        "localitate": company.localitate,
-        "sector": company.sector,
-        "is_agricultural": company.is_agricultural,
-        "cui": company.cui,
-    }
-
-
-def _contact_fields(contact: GoldContact | None) -> dict[str, object] | None:
-    if contact is None:
-        return None
-    return {"full_name": contact.full_name, "prenume": contact.prenume, "nume": contact.nume}

@@ -5,6 +5,7 @@ transaction commits, puts one job on the channel's queue under an id derived fro
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,29 +35,58 @@ def whatsapp_job(message: GoldCommunicationLog, *, new_contact: bool) -> JobRequ
     """The job of a WhatsApp row: queue of its phone, id ``wa-<row id>``."""
     if message.phone_id is None:
         raise ValueError("a WhatsApp message needs a phone")
-    return JobRequest(
-        queue=names.phone_queue(message.phone_id),
-        name="send",
-        data={"messageId": str(message.id), "tenantId": str(message.tenant_id)},
-        job_id=job_id("wa", message.id),
-        priority=NEW_CONTACT_PRIORITY if new_contact else None,
-        attempts=SEND_ATTEMPTS,
-        backoff=SEND_BACKOFF,
-        run_at=message.scheduled_at,
+    return _whatsapp_request(
+        message.id, message.tenant_id, message.phone_id, message.scheduled_at, new_contact=new_contact
     )
 
 
 def email_job(message: GoldCommunicationLog) -> JobRequest:
     """The job of an email row: ``q:email:warm|cold``, id ``warm-<row id>`` / ``cold-<row id>``."""
-    warm = message.channel == Channel.EMAIL_WARM
+    return _email_request(message.id, message.tenant_id, message.channel, message.scheduled_at)
+
+
+def job_for_values(values: Mapping[str, Any], *, new_contact: bool = False) -> JobRequest:
+    """:func:`job_for` of a row not loaded as an object: the values :func:`outbound_values` made."""
+    if values["channel"] == Channel.WHATSAPP:
+        if values.get("phone_id") is None:
+            raise ValueError("a WhatsApp message needs a phone")
+        return _whatsapp_request(
+            values["id"],
+            values["tenant_id"],
+            values["phone_id"],
+            values.get("scheduled_at"),
+            new_contact=new_contact,
+        )
+    return _email_request(values["id"], values["tenant_id"], values["channel"], values.get("scheduled_at"))
+
+
+def _whatsapp_request(
+    row_id: uuid.UUID, tenant_id: uuid.UUID, phone_id: str, run_at: datetime | None, *, new_contact: bool
+) -> JobRequest:
+    return JobRequest(
+        queue=names.phone_queue(phone_id),
+        name="send",
+        data={"messageId": str(row_id), "tenantId": str(tenant_id)},
+        job_id=job_id("wa", row_id),
+        priority=NEW_CONTACT_PRIORITY if new_contact else None,
+        attempts=SEND_ATTEMPTS,
+        backoff=SEND_BACKOFF,
+        run_at=run_at,
+    )
+
+
+def _email_request(
+    row_id: uuid.UUID, tenant_id: uuid.UUID, channel: Channel, run_at: datetime | None
+) -> JobRequest:
+    warm = channel == Channel.EMAIL_WARM
     return JobRequest(
         queue=names.EMAIL_WARM if warm else names.EMAIL_COLD,
         name="send",
-        data={"messageId": str(message.id), "tenantId": str(message.tenant_id)},
-        job_id=job_id("warm" if warm else "cold", message.id),
+        data={"messageId": str(row_id), "tenantId": str(tenant_id)},
+        job_id=job_id("warm" if warm else "cold", row_id),
         attempts=SEND_ATTEMPTS,
         backoff=SEND_BACKOFF,
-        run_at=message.scheduled_at,
+        run_at=run_at,
     )
 
 
@@ -98,8 +128,7 @@ def automation_block_reason(journey: GoldLeadJourney, channel: Channel, origin: 
     return None
 
 
-async def queue_message(
-    session: AsyncSession,
+def outbound_values(
     journey: GoldLeadJourney,
     *,
     channel: Channel,
@@ -117,17 +146,11 @@ async def queue_message(
     is_ai_generated: bool = False,
     scheduled_at: datetime | None = None,
     created_by: str | None = None,
-    new_contact: bool = False,
     message_id: uuid.UUID | None = None,
     extra: dict[str, Any] | None = None,
-    flush: bool = True,
-) -> GoldCommunicationLog:
-    """Write a QUEUED outbound row and enqueue its send job after commit.
-
-    Raises Conflict when the lead may not receive it (opt-out, takeover for automated origins) and
-    ValidationFailed when the channel has no route (no mobile number, no phone, no email).
-    ``flush=False`` leaves the INSERT to the caller's next flush (dispatch writes a batch at once).
-    """
+) -> dict[str, Any]:
+    """The column values of the QUEUED outbound row :func:`queue_message` writes, after its
+    checks (same exceptions); for callers that insert many rows in one statement."""
     reason = automation_block_reason(journey, channel, origin)
     if reason is not None:
         raise Conflict(f"the lead cannot receive this message: {reason}", code=reason)
@@ -173,6 +196,59 @@ async def queue_message(
         values.update(email=journey.email, idempotency_key=idempotency_key(channel.value.lower(), row_id))
     if extra:
         values.update(extra)
+    return values
+
+
+async def queue_message(
+    session: AsyncSession,
+    journey: GoldLeadJourney,
+    *,
+    channel: Channel,
+    content: str,
+    origin: str,
+    subject: str | None = None,
+    content_rendered: str | None = None,
+    phone_id: str | None = None,
+    template_id: uuid.UUID | None = None,
+    template_version_id: uuid.UUID | None = None,
+    sequence_id: uuid.UUID | None = None,
+    sequence_step: int | None = None,
+    enrollment_id: uuid.UUID | None = None,
+    email_campaign_id: uuid.UUID | None = None,
+    is_ai_generated: bool = False,
+    scheduled_at: datetime | None = None,
+    created_by: str | None = None,
+    new_contact: bool = False,
+    message_id: uuid.UUID | None = None,
+    extra: dict[str, Any] | None = None,
+    flush: bool = True,
+) -> GoldCommunicationLog:
+    """Write a QUEUED outbound row and enqueue its send job after commit.
+
+    Raises Conflict when the lead may not receive it (opt-out, takeover for automated origins) and
+    ValidationFailed when the channel has no route (no mobile number, no phone, no email).
+    ``flush=False`` leaves the INSERT to the caller's next flush (dispatch writes a batch at once).
+    """
+    values = outbound_values(
+        journey,
+        channel=channel,
+        content=content,
+        origin=origin,
+        subject=subject,
+        content_rendered=content_rendered,
+        phone_id=phone_id,
+        template_id=template_id,
+        template_version_id=template_version_id,
+        sequence_id=sequence_id,
+        sequence_step=sequence_step,
+        enrollment_id=enrollment_id,
+        email_campaign_id=email_campaign_id,
+        is_ai_generated=is_ai_generated,
+        scheduled_at=scheduled_at,
+        created_by=created_by,
+        message_id=message_id,
+        extra=extra,
+    )
     message = GoldCommunicationLog(**values)
     session.add(message)
     if flush:

@@ -15,7 +15,7 @@ Keys, per phone and business day (the local date in Europe/Bucharest, from
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -247,6 +247,31 @@ class QuotaGuardian:
             return {}
         values = await self._redis.mget([quota_key(p, day) for p in phones])
         return {phone: _int(value) for phone, value in zip(phones, values, strict=True)}
+
+    async def usage_and_reserved(
+        self, phone_ids: Iterable[str], day: date, candidates: Mapping[str, Collection[str]]
+    ) -> tuple[dict[str, int], set[str]]:
+        """New contacts spent on ``day`` by each phone, and which of ``candidates`` (reservation
+        ids per phone) already hold a reservation there, read together in one MULTI: a send job
+        reserves and only then commits its row as SENDING, so a caller counting QUEUED rows as
+        promised quota must not count those a second time."""
+        phones = list(phone_ids)
+        if not phones:
+            return {}, set()
+        asked = [(phone, list(ids)) for phone, ids in candidates.items() if ids]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.mget([quota_key(p, day) for p in phones])
+            for phone, ids in asked:
+                pipe.hmget(reservations_key(phone, day), ids)
+            replies = await pipe.execute()
+        used = {phone: _int(value) for phone, value in zip(phones, replies[0], strict=True)}
+        reserved = {
+            rid
+            for (_phone_id, ids), costs in zip(asked, replies[1:], strict=True)
+            for rid, cost in zip(ids, costs, strict=True)
+            if cost is not None
+        }
+        return used, reserved
 
     async def followups(self, phone_id: str, day: date) -> int:
         """Follow-ups sent by ``phone_id`` on ``day``."""

@@ -16,6 +16,7 @@ from typing import Literal
 
 from cerniq.errors import ValidationFailed
 from cerniq.templates.spintax import (
+    Leaf,
     Node,
     SpintaxError,
     Template,
@@ -29,6 +30,7 @@ from cerniq.templates.spintax import (
 __all__ = [
     "STANDARD_VARIABLES",
     "LintIssue",
+    "PreparedTemplate",
     "Rendered",
     "TemplateNotSendable",
     "collapse_whitespace",
@@ -127,8 +129,26 @@ def collapse_whitespace(text: str) -> str:
 _collapse = collapse_whitespace  # render()'s keyword of the same name shadows it there
 
 
+class PreparedTemplate:
+    """A parsed template that renders many messages: the leaves of each variant met are
+    expanded once and kept (a template has few variants; a dispatch renders thousands)."""
+
+    __slots__ = ("_leaves", "template")
+
+    def __init__(self, template: Template | str) -> None:
+        self.template = template if isinstance(template, Template) else parse(template)
+        self._leaves: dict[str, tuple[Leaf, ...]] = {}
+
+    def leaves(self, variant: str) -> tuple[Leaf, ...]:
+        """:func:`~cerniq.templates.spintax.expand` of ``variant`` (same errors), memoised."""
+        leaves = self._leaves.get(variant)
+        if leaves is None:
+            leaves = self._leaves[variant] = expand(self.template, variant)
+        return leaves
+
+
 def render(
-    template_text: str | Template,
+    template_text: str | Template | PreparedTemplate,
     variables: Mapping[str, str | None],
     *,
     seed: str | int | None = None,
@@ -147,20 +167,26 @@ def render(
     defaults never are). Then whitespace is collapsed (see :func:`collapse_whitespace`)
     unless ``collapse_whitespace=False``, and the text is stripped.
 
+    A :class:`PreparedTemplate` renders as its template does, expanding each variant once.
+
     Raises :class:`~cerniq.templates.spintax.SpintaxError` for a template that does not
     parse, :class:`~cerniq.templates.spintax.InvalidVariant` for a ``variant`` that does
     not fit it, and ``ValueError`` when both ``seed`` and ``variant`` are given.
     """
     if seed is not None and variant is not None:
         raise ValueError("give a seed or a variant, not both")
-    template = template_text if isinstance(template_text, Template) else parse(template_text)
+    prepared: PreparedTemplate | None = None
+    if isinstance(template_text, PreparedTemplate):
+        prepared, template = template_text, template_text.template
+    else:
+        template = template_text if isinstance(template_text, Template) else parse(template_text)
     if variant is None:
         rng = random.Random(f"{seed}") if seed is not None else random.Random()
         variant = choose(template, rng)
     parts: list[str] = []
     used: dict[str, None] = {}
     missing: dict[str, None] = {}
-    for leaf in expand(template, variant):
+    for leaf in prepared.leaves(variant) if prepared is not None else expand(template, variant):
         if isinstance(leaf, Text):
             parts.append(leaf.value)
             continue
