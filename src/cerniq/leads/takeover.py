@@ -50,6 +50,7 @@ from cerniq.messaging.service import (
     OPERATOR,
     enqueue_message_after_commit,
     queue_message,
+    remaining_quota,
 )
 from cerniq.models import (
     GoldCommunicationLog,
@@ -353,10 +354,9 @@ async def _remaining(
     session: AsyncSession, phones: list[WaPhoneNumber], clock: BusinessClock, now: datetime
 ) -> dict[str, int]:
     """New contacts each phone may still take today (spent in Redis, promised to queued rows)."""
-    ids = [p.id for p in phones]
-    used = await QuotaGuardian(get_redis()).usage_many(ids, clock.business_day(now))
-    promised = await messaging_repository.queued_new_contacts(session, ids)
-    return {p.id: p.daily_quota_limit - used.get(p.id, 0) - promised.get(p.id, 0) for p in phones}
+    return await remaining_quota(
+        session, {p.id: p.daily_quota_limit for p in phones}, clock.business_day(now)
+    )
 
 
 async def _check_quota(

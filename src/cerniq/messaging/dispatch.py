@@ -24,19 +24,16 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Final
 
-from sqlalchemy import Text, and_, bindparam, exists, select, text
-from sqlalchemy import cast as cast_
+from sqlalchemy import and_, exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cerniq.config import Settings, get_settings
 from cerniq.kit.clock import BusinessClock, utcnow
 from cerniq.kit.db import after_commit, transaction
-from cerniq.kit.redis import get_redis
 from cerniq.logging import get_logger
 from cerniq.messaging import repository
-from cerniq.messaging.service import AUTOMATION, job_for_values, outbound_values
+from cerniq.messaging.service import AUTOMATION, job_for_values, outbound_values, remaining_quota
 from cerniq.models import (
     GoldCommunicationLog,
     GoldCompany,
@@ -49,10 +46,9 @@ from cerniq.models import (
     SuppressionEntry,
     WaPhoneNumber,
 )
-from cerniq.models.enums import Channel, Direction, EnrollmentStatus, LeadState, MessageStatus, PhoneStatus
+from cerniq.models.enums import Channel, Direction, EnrollmentStatus, LeadState, PhoneStatus
 from cerniq.ops import alerts
 from cerniq.ops.system_state import emergency_stop
-from cerniq.quota.guardian import QuotaGuardian
 from cerniq.sequences import engine as sequences
 from cerniq.sequences import repository as sequences_repository
 from cerniq.templates.render import (
@@ -433,64 +429,9 @@ async def _phone_pool(session: AsyncSession, clock: BusinessClock, tenant_ids: s
             await session.execute(select(WaPhoneNumber).where(WaPhoneNumber.tenant_id.in_(tenant_ids)))
         ).scalars()
     )
-    remaining = await remaining_quota(session, {p.id: p.daily_quota_limit for p in phones}, clock)
+    limits = {p.id: p.daily_quota_limit for p in phones}
+    remaining = await remaining_quota(session, limits, clock.business_day(utcnow()))
     return PhonePool({p.id: p for p in phones}, remaining)
-
-
-async def remaining_quota(
-    session: AsyncSession, limits: dict[str, int], clock: BusinessClock
-) -> dict[str, int]:
-    """New contacts each phone (id -> daily limit) may still be promised today: its limit, less
-    what Redis counts as spent, less the QUEUED new contacts not yet reserved.
-
-    A send job reserves in Redis first and commits its row as SENDING after, so a row can be
-    QUEUED in PostgreSQL and already counted in Redis: those rows are counted once. PostgreSQL is
-    read before Redis: a row no longer QUEUED there was reserved before that read began, so the
-    later Redis read holds it (nothing falls between the two reads)."""
-    promised_rows = await _queued_new_contacts(session, list(limits))
-    used, reserved = await QuotaGuardian(get_redis()).usage_and_reserved(
-        list(limits), clock.business_day(utcnow()), promised_rows
-    )
-    return {
-        phone: limit
-        - used.get(phone, 0)
-        - sum(1 for rid in promised_rows.get(phone, ()) if rid not in reserved)
-        for phone, limit in limits.items()
-    }
-
-
-def _build_queued_new_contacts() -> Any:
-    row = GoldCommunicationLog
-    earlier = aliased(GoldCommunicationLog)
-    contacted = (
-        select(earlier.id)
-        .where(
-            earlier.lead_journey_id == row.lead_journey_id,
-            earlier.channel == Channel.WHATSAPP,
-            earlier.direction == Direction.OUTBOUND,
-            earlier.status.in_(repository.CONTACTED),
-        )
-        .exists()
-    )
-    return select(row.phone_id, cast_(row.id, Text)).where(
-        row.phone_id.in_(bindparam("phones", expanding=True)),
-        row.status == MessageStatus.QUEUED,
-        row.channel == Channel.WHATSAPP,
-        ~contacted,
-    )
-
-
-_QUEUED_NEW_CONTACTS: Final = _build_queued_new_contacts()
-
-
-async def _queued_new_contacts(session: AsyncSession, phone_ids: list[str]) -> dict[str, list[str]]:
-    """The ids of the QUEUED WhatsApp rows per phone whose lead was never contacted."""
-    if not phone_ids:
-        return {}
-    promised: dict[str, list[str]] = {}
-    for phone, row_id in await session.execute(_QUEUED_NEW_CONTACTS, {"phones": phone_ids}):
-        promised.setdefault(phone, []).append(row_id)
-    return promised
 
 
 async def _lead_data(

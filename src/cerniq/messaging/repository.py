@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, any_, bindparam, exists, func, select, true, update
+from sqlalchemy import Table, Text, any_, bindparam, exists, func, select, true, update
+from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -86,34 +87,42 @@ async def contacted_journeys(session: AsyncSession, journey_ids: Sequence[uuid.U
     return {r[0] for r in rows}
 
 
-async def queued_new_contacts(session: AsyncSession, phone_ids: Sequence[str]) -> dict[str, int]:
-    """QUEUED WhatsApp rows per phone whose lead was never contacted: quota already promised."""
-    if not phone_ids:
-        return {}
-    earlier = (
-        select(GoldCommunicationLog.id)
+def _build_queued_new_contacts() -> Any:
+    row = GoldCommunicationLog
+    earlier = aliased(GoldCommunicationLog)
+    contacted = (
+        select(earlier.id)
         .where(
-            GoldCommunicationLog.lead_journey_id == _queued.lead_journey_id,
-            GoldCommunicationLog.channel == Channel.WHATSAPP,
-            GoldCommunicationLog.direction == Direction.OUTBOUND,
-            GoldCommunicationLog.status.in_(CONTACTED),
+            earlier.lead_journey_id == row.lead_journey_id,
+            earlier.channel == Channel.WHATSAPP,
+            earlier.direction == Direction.OUTBOUND,
+            earlier.status.in_(CONTACTED),
         )
         .exists()
     )
-    rows = await session.execute(
-        select(_queued.phone_id, func.count())
-        .where(
-            _queued.phone_id.in_(phone_ids),
-            _queued.status == MessageStatus.QUEUED,
-            _queued.channel == Channel.WHATSAPP,
-            ~earlier,
-        )
-        .group_by(_queued.phone_id)
+    return select(row.phone_id, cast_(row.id, Text)).where(
+        row.phone_id.in_(bindparam("phones", expanding=True)),
+        row.status == MessageStatus.QUEUED,
+        row.channel == Channel.WHATSAPP,
+        ~contacted,
     )
-    return {str(r[0]): int(r[1]) for r in rows}
 
 
-_queued = GoldCommunicationLog.__table__.alias("queued").c
+_QUEUED_NEW_CONTACTS: Any = None
+
+
+async def queued_new_contacts(session: AsyncSession, phone_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The ids (as text) of the QUEUED WhatsApp rows per phone whose lead was never contacted:
+    quota already promised (see :func:`cerniq.messaging.service.remaining_quota`)."""
+    global _QUEUED_NEW_CONTACTS
+    if not phone_ids:
+        return {}
+    if _QUEUED_NEW_CONTACTS is None:
+        _QUEUED_NEW_CONTACTS = _build_queued_new_contacts()
+    promised: dict[str, list[str]] = {}
+    for phone, row_id in await session.execute(_QUEUED_NEW_CONTACTS, {"phones": list(phone_ids)}):
+        promised.setdefault(str(phone), []).append(row_id)
+    return promised
 
 
 async def set_status(

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cerniq.errors import Conflict, ValidationFailed
 from cerniq.kit.ids import idempotency_key, job_id
+from cerniq.kit.redis import get_redis
+from cerniq.messaging import repository
 from cerniq.models import GoldCommunicationLog, GoldLeadJourney
 from cerniq.models.enums import Channel, Direction, LeadState, MessageStatus
+from cerniq.quota.guardian import QuotaGuardian
 from cerniq.worker import names
 from cerniq.worker.enqueue import JobRequest, enqueue_after_commit
 
@@ -255,3 +258,20 @@ async def queue_message(
         await session.flush()
     enqueue_message_after_commit(session, message, new_contact=new_contact)
     return message
+
+
+async def remaining_quota(session: AsyncSession, limits: dict[str, int], day: date) -> dict[str, int]:
+    """New contacts each phone (id -> daily limit) may still be promised on business day
+    ``day``: its limit, less what Redis counts as spent, less the QUEUED new contacts not yet
+    reserved.
+
+    A send job reserves in Redis first and commits its row as SENDING after, so a row can be
+    QUEUED in PostgreSQL and already counted in Redis: those rows are counted once. PostgreSQL is
+    read before Redis: a row no longer QUEUED there was reserved before that read began, so the
+    later Redis read holds it (nothing falls between the two reads)."""
+    promised = await repository.queued_new_contacts(session, list(limits))
+    used, reserved = await QuotaGuardian(get_redis()).usage_and_reserved(list(limits), day, promised)
+    return {
+        phone: limit - used.get(phone, 0) - sum(1 for rid in promised.get(phone, ()) if rid not in reserved)
+        for phone, limit in limits.items()
+    }
