@@ -158,3 +158,17 @@ async def test_a_row_that_is_not_the_plain_case_is_left_to_its_own_job(tenant: A
         str(paused_phone.phone_id): 0,
         str(plain_too.phone_id): 1,
     }
+
+
+async def test_each_phone_sends_through_its_own_connection_pool(monkeypatch: Any) -> None:
+    from cerniq.messaging.vendors import close_vendors, whatsapp
+
+    monkeypatch.setenv("CERNIQ_TIMELINESAI_API_TOKEN", "sandbox-timelinesai-token")
+    get_settings.cache_clear()
+    try:
+        assert whatsapp() is whatsapp()
+        assert whatsapp(lane="wa-01") is whatsapp(lane="wa-01")
+        assert whatsapp(lane="wa-01") is not whatsapp(lane="wa-02")
+        assert whatsapp(lane="wa-01") is not whatsapp()
+    finally:
+        await close_vendors()

@@ -144,7 +144,7 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
         return prepared
     message, journey_mobile, account_phone, chat_id, day = prepared
     text = message.content_rendered or message.content
-    provider = whatsapp()
+    provider = whatsapp(lane=message.phone_id)
     started = now()
     try:
         if chat_id is not None:
