@@ -17,9 +17,11 @@ process), and the rest of the machine (PostgreSQL, Redis, anything else running)
 figure bounds the rate: no send path is faster than cores x 1000 / (CPU ms per send).
 
 Baselines in the same run, on the same machine: the raw sandbox (``--n`` sequential
-``POST /messages`` with the TimelinesAI client alone, then with 20 in flight), and BullMQ no-op
-jobs (``--n`` jobs over ``--phones`` queues, concurrency 1 each, one process), so the figures
-say how far the send path is from its transport. Prints figures; asserts nothing about time.
+``POST /messages`` with the TimelinesAI client alone, then one send at a time per phone for
+every phone at once, through one connection pool and through a pool per phone as the send
+path does), and BullMQ no-op jobs (``--n`` jobs over ``--phones`` queues, concurrency 1 each,
+one process), so the figures say how far the send path is from its transport. Prints figures;
+asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -383,34 +385,39 @@ async def measure_send_path(args: argparse.Namespace, workers: int) -> dict[str,
 async def baseline_sandbox(args: argparse.Namespace) -> dict[str, float]:
     from cerniq.providers.timelinesai.client import TimelinesAIClient
 
-    client = TimelinesAIClient(
-        token="sandbox-timelinesai-token", base_url=os.environ["CERNIQ_TIMELINESAI_BASE_URL"], timeout=30
-    )
+    def client() -> TimelinesAIClient:
+        return TimelinesAIClient(
+            token="sandbox-timelinesai-token", base_url=os.environ["CERNIQ_TIMELINESAI_BASE_URL"], timeout=30
+        )
+
+    shared = client()
+    lanes = [client() for _ in range(args.phones)]
     out: dict[str, float] = {}
     try:
         started = time.perf_counter()
         for i in range(args.n):
-            await client.send_to_phone(
+            await shared.send_to_phone(
                 account_phone=f"+407{(i % args.phones) + 1:08d}",
                 phone=f"+40724{i:06d}",
                 text=f"Bună ziua {i}",
             )
         out["sequential"] = args.n / (time.perf_counter() - started)
-        semaphore = asyncio.Semaphore(args.phones)
 
-        async def one(i: int) -> None:
-            async with semaphore:
-                await client.send_to_phone(
-                    account_phone=f"+407{(i % args.phones) + 1:08d}",
-                    phone=f"+40725{i:06d}",
-                    text=f"Salut {i}",
+        async def lane(k: int, sender: TimelinesAIClient, prefix: str) -> None:
+            for i in range(k, args.n, args.phones):  # one phone: one send at a time
+                await sender.send_to_phone(
+                    account_phone=f"+407{k + 1:08d}", phone=f"{prefix}{i:06d}", text=f"Salut {i}"
                 )
 
         started = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(args.n)))
+        await asyncio.gather(*(lane(k, shared, "+40725") for k in range(args.phones)))
         out["concurrent"] = args.n / (time.perf_counter() - started)
+        started = time.perf_counter()
+        await asyncio.gather(*(lane(k, lanes[k], "+40726") for k in range(args.phones)))
+        out["lanes"] = args.n / (time.perf_counter() - started)
     finally:
-        await client.aclose()
+        for sender in (shared, *lanes):
+            await sender.aclose()
     return out
 
 
@@ -453,8 +460,15 @@ async def run(args: argparse.Namespace) -> None:
         if not args.skip_baseline:
             sandbox = await baseline_sandbox(args)
             print(f"  baseline sandbox POST /messages: {sandbox['sequential']:8.0f}/s sequential")
-            concurrent = sandbox["concurrent"]
-            print(f"  baseline sandbox POST /messages: {concurrent:8.0f}/s with {args.phones} in flight")
+            concurrent, lanes = sandbox["concurrent"], sandbox["lanes"]
+            print(
+                f"  baseline sandbox POST /messages: {concurrent:8.0f}/s with {args.phones} in flight"
+                " through one connection pool"
+            )
+            print(
+                f"  baseline sandbox POST /messages: {lanes:8.0f}/s with {args.phones} in flight,"
+                " a pool per phone (as the send path)"
+            )
             noop = await baseline_bullmq(args)
             print(f"  baseline bullmq no-op jobs     : {noop:8.0f}/s ({args.phones} queues, concurrency 1)")
         for count in [int(c) for c in args.workers.split(",") if c.strip()]:
