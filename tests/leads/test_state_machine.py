@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from cerniq.errors import InvalidTransition
 from cerniq.kit.db import transaction
-from cerniq.leads.state import TRANSITIONS, allowed_transitions, transition
+from cerniq.leads.state import TRANSITIONS, allowed_transitions, transition, transition_locked_many
 from cerniq.models import GoldCompany, GoldLeadJourney, LeadStateHistory
 from cerniq.models.enums import LeadState
 
@@ -185,3 +185,30 @@ async def test_unknown_trigger_is_a_programming_error(tenant: Any) -> None:
         assert journey is not None
         with pytest.raises(ValueError, match="trigger"):
             await transition(session, journey, S.DEAD, trigger="WHATEVER")
+
+
+async def test_several_locked_leads_move_together_and_a_lead_given_twice_moves_once(tenant: Any) -> None:
+    cold, emailed, contacted = await make_journeys(tenant, [S.COLD, S.CONTACTED_EMAIL, S.CONTACTED_WA])
+    async with transaction() as session:
+        journeys = [
+            await session.get(GoldLeadJourney, i, with_for_update=True) for i in (cold, emailed, contacted)
+        ]
+        assert all(j is not None for j in journeys)
+        moved = await transition_locked_many(
+            session, [*journeys, journeys[0]], S.CONTACTED_WA, trigger="SEND", reason="first WhatsApp message"
+        )
+    assert moved == 2  # the lead already in CONTACTED_WA stays, and is not written to history
+    assert [(h.from_state, h.to_state) for h in await history_of(cold)] == [(S.COLD, S.CONTACTED_WA)]
+    assert [(h.from_state, h.to_state) for h in await history_of(emailed)] == [
+        (S.CONTACTED_EMAIL, S.CONTACTED_WA)
+    ]
+    assert await history_of(contacted) == []
+
+
+async def test_a_forbidden_move_in_a_batch_writes_nothing(tenant: Any) -> None:
+    cold, converted = await make_journeys(tenant, [S.COLD, S.CONVERTED])
+    async with transaction() as session:
+        journeys = [await session.get(GoldLeadJourney, i) for i in (cold, converted)]
+        with pytest.raises(InvalidTransition):
+            await transition_locked_many(session, [j for j in journeys if j], S.CONTACTED_WA, trigger="SEND")
+        assert journeys[0] is not None and journeys[0].current_state == S.COLD

@@ -145,12 +145,12 @@ async def transition_locked_many(
 ) -> int:
     """:func:`transition` for several leads the caller loaded ``FOR UPDATE`` in this
     transaction (``already_locked``): the same checks and the same rows, with one flush and
-    one multi-row history INSERT for all of them. A forbidden move raises before anything is
-    written. Returns how many leads changed state."""
+    one multi-row history INSERT for all of them. A lead given twice moves once. A forbidden
+    move raises before anything is written. Returns how many leads changed state."""
     target = LeadState(to_state)
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown transition trigger {trigger!r}; use one of {sorted(TRIGGERS)}")
-    moving = [j for j in journeys if LeadState(j.current_state) != target]
+    moving = list({id(j): j for j in journeys if LeadState(j.current_state) != target}.values())
     for journey in moving:
         _check(LeadState(journey.current_state), target)
     history = [
