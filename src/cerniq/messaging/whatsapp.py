@@ -350,14 +350,14 @@ def _plain(loaded: repository.SendContext, clock: BusinessClock, at: datetime) -
     )
 
 
-async def _prepare_many(requests: Sequence[PrepareRequest]) -> list[PrepResult | dict[str, Any] | None]:
+async def _prepare_many(requests: Sequence[PrepareRequest]) -> list[PrepResult | None]:
     """Step 2 of the send job for every job that asks at the same time, in one transaction:
     lock and read the rows (one statement), reserve their quota (one script call), mark them
     SENDING (one UPDATE run). A row that is not :func:`_plain`, was asked for twice, waits for
     its phone's jitter gap or is refused quota gets None: its job runs :func:`_prepare` itself
     (after this transaction, so it sees what it wrote)."""
     at = now()
-    out: list[PrepResult | dict[str, Any] | None] = [None] * len(requests)
+    out: list[PrepResult | None] = [None] * len(requests)
     clock, jitter = requests[0].clock, requests[0].jitter_on
     guardian = QuotaGuardian(get_redis())
     async with transaction() as session:
@@ -411,13 +411,11 @@ async def _prepare_many(requests: Sequence[PrepareRequest]) -> list[PrepResult |
     return out
 
 
-async def _prepare_alone(request: PrepareRequest) -> PrepResult | dict[str, Any] | None:
+async def _prepare_alone(request: PrepareRequest) -> PrepResult | None:
     return None  # its batch failed: the job runs _prepare itself
 
 
-PREPARE_BATCHES: GroupCommit[PrepareRequest, PrepResult | dict[str, Any] | None] = GroupCommit(
-    _prepare_many, _prepare_alone
-)
+PREPARE_BATCHES: GroupCommit[PrepareRequest, PrepResult | None] = GroupCommit(_prepare_many, _prepare_alone)
 """Checks and marks SENDING the rows of the jobs a worker process runs at the same time."""
 
 
