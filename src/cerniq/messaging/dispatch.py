@@ -539,7 +539,7 @@ class _SequenceCache:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class _Plan(sequences.StepText):
     """The step to send now (:class:`sequences.StepPlan` with the variant picked), by the
     enrollment's id: an enrollment made by this batch is a row to insert, not an object."""
 
@@ -550,26 +550,6 @@ class _Plan:
     variant_content: str | None = None
     variant_subject: str | None = None
     version_id: uuid.UUID | None = None
-
-    @property
-    def channel(self) -> Channel:
-        return self.step.channel
-
-    @property
-    def content(self) -> str:
-        if self.step.content_override:
-            return self.step.content_override
-        if self.variant_content is not None:
-            return self.variant_content
-        return self.template.content if self.template is not None else ""
-
-    @property
-    def subject(self) -> str | None:
-        if self.step.subject_override:
-            return self.step.subject_override
-        if self.variant_content is not None:
-            return self.variant_subject
-        return self.template.subject if self.template else None
 
     async def with_variant(self, cache: VariantCache, seed: object) -> _Plan:
         """The A/B text of one message, as :func:`sequences.with_variant` picks it."""

@@ -36,18 +36,15 @@ from cerniq.models.enums import Channel, EnrollmentStatus
 from cerniq.sequences import repository
 
 
-@dataclass(frozen=True)
-class StepPlan:
-    """The step to send now, with its template."""
+class StepText:
+    """The channel, text and subject of a planned step: the step's override, else the A/B
+    variant picked for the message, else the template's. For the plans that carry these
+    attributes (:class:`StepPlan`, and dispatch's own plan of a batch)."""
 
-    enrollment: SequenceEnrollment
-    sequence: OutreachSequence
     step: OutreachSequenceStep
     template: OutreachTemplate | None
-    # Set by with_variant(): the A/B text picked for one message and its template_versions row.
-    variant_content: str | None = None
-    variant_subject: str | None = None
-    version_id: uuid.UUID | None = None
+    variant_content: str | None
+    variant_subject: str | None
 
     @property
     def channel(self) -> Channel:
@@ -68,6 +65,20 @@ class StepPlan:
         if self.variant_content is not None:
             return self.variant_subject
         return self.template.subject if self.template else None
+
+
+@dataclass(frozen=True)
+class StepPlan(StepText):
+    """The step to send now, with its template."""
+
+    enrollment: SequenceEnrollment
+    sequence: OutreachSequence
+    step: OutreachSequenceStep
+    template: OutreachTemplate | None
+    # Set by with_variant(): the A/B text picked for one message and its template_versions row.
+    variant_content: str | None = None
+    variant_subject: str | None = None
+    version_id: uuid.UUID | None = None
 
 
 async def with_variant(source: Any, plan: StepPlan, seed: object) -> StepPlan:
