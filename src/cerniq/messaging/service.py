@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,35 +131,53 @@ def automation_block_reason(journey: GoldLeadJourney, channel: Channel, origin: 
     return None
 
 
-def outbound_values(
-    journey: GoldLeadJourney,
-    *,
-    channel: Channel,
-    content: str,
-    origin: str,
-    subject: str | None = None,
-    content_rendered: str | None = None,
-    phone_id: str | None = None,
-    template_id: uuid.UUID | None = None,
-    template_version_id: uuid.UUID | None = None,
-    sequence_id: uuid.UUID | None = None,
-    sequence_step: int | None = None,
-    enrollment_id: uuid.UUID | None = None,
-    email_campaign_id: uuid.UUID | None = None,
-    is_ai_generated: bool = False,
-    scheduled_at: datetime | None = None,
-    created_by: str | None = None,
-    message_id: uuid.UUID | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+class OutboundMessage(TypedDict, total=False):
+    """What a caller gives for one outbound message (:func:`queue_message`)."""
+
+    channel: Required[Channel]
+    content: Required[str]
+    origin: Required[str]
+    subject: str | None
+    content_rendered: str | None
+    phone_id: str | None
+    template_id: uuid.UUID | None
+    template_version_id: uuid.UUID | None
+    sequence_id: uuid.UUID | None
+    sequence_step: int | None
+    enrollment_id: uuid.UUID | None
+    email_campaign_id: uuid.UUID | None
+    is_ai_generated: bool
+    scheduled_at: datetime | None
+    created_by: str | None
+    message_id: uuid.UUID | None
+    extra: dict[str, Any] | None
+
+
+# Columns taken as given (None when not given).
+_AS_GIVEN = (
+    "subject",
+    "template_id",
+    "template_version_id",
+    "sequence_id",
+    "sequence_step",
+    "enrollment_id",
+    "email_campaign_id",
+    "scheduled_at",
+    "created_by",
+)
+
+
+def outbound_values(journey: GoldLeadJourney, **message: Unpack[OutboundMessage]) -> dict[str, Any]:
     """The column values of the QUEUED outbound row :func:`queue_message` writes, after its
     checks (same exceptions); for callers that insert many rows in one statement."""
+    channel, content, origin = message["channel"], message["content"], message["origin"]
+    content_rendered = message.get("content_rendered")
     reason = automation_block_reason(journey, channel, origin)
     if reason is not None:
         raise Conflict(f"the lead cannot receive this message: {reason}", code=reason)
     if not (content_rendered or content).strip():
         raise ValidationFailed("the message is empty")
-    row_id = message_id or uuid.uuid4()
+    row_id = message.get("message_id") or uuid.uuid4()
     values: dict[str, Any] = {
         "id": row_id,
         "tenant_id": journey.tenant_id,
@@ -170,22 +188,14 @@ def outbound_values(
         "origin": origin,
         "content": content,
         "content_rendered": content_rendered or content,
-        "subject": subject,
-        "template_id": template_id,
-        "template_version_id": template_version_id,
-        "sequence_id": sequence_id,
-        "sequence_step": sequence_step,
-        "enrollment_id": enrollment_id,
-        "email_campaign_id": email_campaign_id,
-        "is_ai_generated": is_ai_generated,
-        "scheduled_at": scheduled_at,
-        "created_by": created_by,
+        **{name: message.get(name) for name in _AS_GIVEN},
+        "is_ai_generated": message.get("is_ai_generated", False),
         "quota_cost": 0,
     }
     if channel == Channel.WHATSAPP:
         if not journey.mobile_e164 or journey.whatsapp_invalid:
             raise ValidationFailed("the lead has no usable WhatsApp number", code="NO_WHATSAPP_ROUTE")
-        phone = phone_id or journey.assigned_phone_id
+        phone = message.get("phone_id") or journey.assigned_phone_id
         if phone is None:
             raise ValidationFailed("the lead has no phone assigned", code="NO_PHONE_ASSIGNED")
         values.update(
@@ -197,6 +207,7 @@ def outbound_values(
         if not journey.email:
             raise ValidationFailed("the lead has no email address", code="NO_EMAIL_ROUTE")
         values.update(email=journey.email, idempotency_key=idempotency_key(channel.value.lower(), row_id))
+    extra = message.get("extra")
     if extra:
         values.update(extra)
     return values
@@ -206,25 +217,9 @@ async def queue_message(
     session: AsyncSession,
     journey: GoldLeadJourney,
     *,
-    channel: Channel,
-    content: str,
-    origin: str,
-    subject: str | None = None,
-    content_rendered: str | None = None,
-    phone_id: str | None = None,
-    template_id: uuid.UUID | None = None,
-    template_version_id: uuid.UUID | None = None,
-    sequence_id: uuid.UUID | None = None,
-    sequence_step: int | None = None,
-    enrollment_id: uuid.UUID | None = None,
-    email_campaign_id: uuid.UUID | None = None,
-    is_ai_generated: bool = False,
-    scheduled_at: datetime | None = None,
-    created_by: str | None = None,
     new_contact: bool = False,
-    message_id: uuid.UUID | None = None,
-    extra: dict[str, Any] | None = None,
     flush: bool = True,
+    **message: Unpack[OutboundMessage],
 ) -> GoldCommunicationLog:
     """Write a QUEUED outbound row and enqueue its send job after commit.
 
@@ -232,32 +227,12 @@ async def queue_message(
     ValidationFailed when the channel has no route (no mobile number, no phone, no email).
     ``flush=False`` leaves the INSERT to the caller's next flush (dispatch writes a batch at once).
     """
-    values = outbound_values(
-        journey,
-        channel=channel,
-        content=content,
-        origin=origin,
-        subject=subject,
-        content_rendered=content_rendered,
-        phone_id=phone_id,
-        template_id=template_id,
-        template_version_id=template_version_id,
-        sequence_id=sequence_id,
-        sequence_step=sequence_step,
-        enrollment_id=enrollment_id,
-        email_campaign_id=email_campaign_id,
-        is_ai_generated=is_ai_generated,
-        scheduled_at=scheduled_at,
-        created_by=created_by,
-        message_id=message_id,
-        extra=extra,
-    )
-    message = GoldCommunicationLog(**values)
-    session.add(message)
+    row = GoldCommunicationLog(**outbound_values(journey, **message))
+    session.add(row)
     if flush:
         await session.flush()
-    enqueue_message_after_commit(session, message, new_contact=new_contact)
-    return message
+    enqueue_message_after_commit(session, row, new_contact=new_contact)
+    return row
 
 
 async def remaining_quota(session: AsyncSession, limits: dict[str, int], day: date) -> dict[str, int]:
