@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from cerniq.kit.unnest import arrays, unnest_from
 from cerniq.models import (
     GoldCommunicationLog,
     GoldCommunicationLogArchive,
@@ -56,16 +57,6 @@ async def lock_tenant_import(session: AsyncSession, tenant_id: uuid.UUID) -> Non
         text("SELECT pg_advisory_xact_lock(hashtext('cerniq.leads.import:' || :tenant))"),
         {"tenant": str(tenant_id)},
     )
-
-
-def _unnest(columns: Sequence[tuple[str, str]]) -> str:
-    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
-    names = ", ".join(name for name, _ in columns)
-    return f"unnest({arrays}) AS v({names})"
-
-
-def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> dict[str, list[Any]]:
-    return {name: [row[name] for row in rows] for name, _ in columns}
 
 
 #: Company columns a duplicate CUI fills when they are empty (existing values win).
@@ -137,7 +128,7 @@ _INSERT_COMPANIES: Final = text(
     SELECT CAST(:tenant_id AS uuid), v.cui, v.denumire, v.nr_reg_com, v.judet, v.localitate,
         v.adresa, v.cod_caen, v.sector, v.is_agricultural, v.email_principal, v.telefon_principal,
         v.email_status, v.hlr_reachable, v.website, v.lead_score, :source, CAST(v.raw AS jsonb)
-    FROM {_unnest(_COMPANY_COLUMNS)}
+    FROM {unnest_from(_COMPANY_COLUMNS)}
     ON CONFLICT (tenant_id, cui) DO NOTHING
     RETURNING id, cui
     """
@@ -152,7 +143,7 @@ async def insert_companies(
     params: dict[str, Any] = {
         "tenant_id": tenant_id,
         "source": f"csv:{source}" if source else "csv",
-        **_arrays(rows, _COMPANY_COLUMNS),
+        **arrays(rows, _COMPANY_COLUMNS),
     }
     return {row.cui: row.id for row in await session.execute(_INSERT_COMPANIES, params)}
 
@@ -171,7 +162,7 @@ _FILL_COMPANIES: Final = text(
         is_agricultural = c.is_agricultural OR v.is_agricultural,
         raw = CAST(v.raw AS jsonb) || c.raw,
         updated_at = now()
-    FROM {_unnest(_FILL_COMPANY_COLUMNS)}
+    FROM {unnest_from(_FILL_COMPANY_COLUMNS)}
     WHERE c.id = v.id
     """
 )
@@ -179,7 +170,7 @@ _FILL_COMPANIES: Final = text(
 
 async def fill_companies(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Fill empty columns of existing companies (``rows`` carry ``id`` and the new values)."""
-    await session.execute(_FILL_COMPANIES, _arrays(rows, _FILL_COMPANY_COLUMNS))
+    await session.execute(_FILL_COMPANIES, arrays(rows, _FILL_COMPANY_COLUMNS))
 
 
 _CONTACT_FIELDS: Final = (
@@ -245,7 +236,7 @@ _INSERT_CONTACTS: Final = text(
         CASE WHEN v.consent_email OR v.consent_whatsapp THEN :consent_source END,
         CASE WHEN v.consent_email OR v.consent_whatsapp THEN now() END,
         v.is_primary
-    FROM {_unnest(_NEW_CONTACT_COLUMNS)}
+    FROM {unnest_from(_NEW_CONTACT_COLUMNS)}
     """
 )
 
@@ -256,7 +247,7 @@ async def insert_contacts(
     """Insert new contacts (ids chosen by the caller)."""
     await session.execute(
         _INSERT_CONTACTS,
-        {"tenant_id": tenant_id, "consent_source": consent_source, **_arrays(rows, _NEW_CONTACT_COLUMNS)},
+        {"tenant_id": tenant_id, "consent_source": consent_source, **arrays(rows, _NEW_CONTACT_COLUMNS)},
     )
 
 
@@ -283,7 +274,7 @@ _FILL_CONTACTS: Final = text(
             THEN :consent_source ELSE c.consent_source END,
         consent_at = CASE WHEN v.consent_email OR v.consent_whatsapp THEN now() ELSE c.consent_at END,
         updated_at = now()
-    FROM {_unnest(_FILL_CONTACT_COLUMNS)}
+    FROM {unnest_from(_FILL_CONTACT_COLUMNS)}
     WHERE c.id = v.id
     """
 )
@@ -294,7 +285,7 @@ async def fill_contacts(
 ) -> None:
     """Fill empty fields of existing contacts; consent flags take the given value."""
     await session.execute(
-        _FILL_CONTACTS, {"consent_source": consent_source, **_arrays(rows, _FILL_CONTACT_COLUMNS)}
+        _FILL_CONTACTS, {"consent_source": consent_source, **arrays(rows, _FILL_CONTACT_COLUMNS)}
     )
 
 
@@ -328,7 +319,7 @@ _INSERT_JOURNEYS: Final = text(
         )
         SELECT CAST(:tenant_id AS uuid), v.lead_id, v.primary_contact_id, v.email, v.mobile_e164,
             CASE WHEN v.schedule THEN CAST(:now AS timestamptz) END, CAST(:now AS timestamptz), :reason
-        FROM {_unnest(_NEW_JOURNEY_COLUMNS)}
+        FROM {unnest_from(_NEW_JOURNEY_COLUMNS)}
         ON CONFLICT (tenant_id, lead_id) DO NOTHING
         RETURNING id
     ), history AS (
@@ -355,7 +346,7 @@ async def insert_journeys(
     """Create a COLD journey (and its IMPORT history row) per company; ``schedule`` makes it
     due now. Companies that already have one are skipped. Returns how many were created."""
     params = {"tenant_id": tenant_id, "now": now, "actor": actor, "reason": reason}
-    params |= _arrays(rows, _NEW_JOURNEY_COLUMNS)
+    params |= arrays(rows, _NEW_JOURNEY_COLUMNS)
     return int((await session.execute(_INSERT_JOURNEYS, params)).scalar_one())
 
 
@@ -379,7 +370,7 @@ _FILL_JOURNEYS: Final = text(
                 AND (v.email IS NOT NULL OR v.mobile_e164 IS NOT NULL)
             THEN CAST(:now AS timestamptz) ELSE j.next_action_at END,
         updated_at = now()
-    FROM {_unnest(_FILL_JOURNEY_COLUMNS)}
+    FROM {unnest_from(_FILL_JOURNEY_COLUMNS)}
     WHERE j.id = v.id
     """
 )
@@ -387,7 +378,7 @@ _FILL_JOURNEYS: Final = text(
 
 async def fill_journeys(session: AsyncSession, rows: Sequence[dict[str, Any]], *, now: datetime) -> None:
     """Fill empty addresses and primary contact of existing journeys."""
-    await session.execute(_FILL_JOURNEYS, {"now": now, **_arrays(rows, _FILL_JOURNEY_COLUMNS)})
+    await session.execute(_FILL_JOURNEYS, {"now": now, **arrays(rows, _FILL_JOURNEY_COLUMNS)})
 
 
 # ---------------------------------------------------------------------------------------------

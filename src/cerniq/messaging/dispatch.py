@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import Enum
 from typing import Any, Final
 
 from sqlalchemy import and_, exists, select, text
@@ -31,6 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from cerniq.config import Settings, get_settings
 from cerniq.kit.clock import BusinessClock, utcnow
 from cerniq.kit.db import after_commit, transaction
+from cerniq.kit.unnest import arrays, unnest_from
 from cerniq.logging import get_logger
 from cerniq.messaging import repository
 from cerniq.messaging.service import AUTOMATION, job_for_values, outbound_values, remaining_quota
@@ -200,17 +198,17 @@ class _Writes:
 
     async def flush(self, session: AsyncSession, run: _Run) -> None:
         if self.enrollments:
-            await session.execute(_INSERT_ENROLLMENTS, _arrays(self.enrollments, _ENROLLMENT_COLUMNS))
+            await session.execute(_INSERT_ENROLLMENTS, arrays(self.enrollments, _ENROLLMENT_COLUMNS))
         # what the unit of work holds (enrollments made by the engine, counters, flags) goes
         # before the messages, which point at the enrollments
         await session.flush()
         if self.messages:
-            await session.execute(_INSERT_MESSAGES, _arrays(self.messages, _MESSAGE_COLUMNS))
+            await session.execute(_INSERT_MESSAGES, arrays(self.messages, _MESSAGE_COLUMNS))
         if self.journeys:
             rows = [
                 {key: getattr(j, key) for key in ("id", *JOURNEY_COLUMNS)} for j in self.journeys.values()
             ]
-            await session.execute(_UPDATE_JOURNEYS, {"now": utcnow(), **_arrays(rows, _JOURNEY_COLUMNS)})
+            await session.execute(_UPDATE_JOURNEYS, {"now": utcnow(), **arrays(rows, _JOURNEY_COLUMNS)})
         if self.jobs:
             jobs = self.jobs
 
@@ -218,24 +216,6 @@ class _Writes:
                 run.enqueues.append(asyncio.create_task(submit_many(jobs)))
 
             after_commit(session, enqueue)
-
-
-def _unnest(columns: Sequence[tuple[str, str]]) -> str:
-    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
-    return f"unnest({arrays}) AS v({', '.join(name for name, _ in columns)})"
-
-
-def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> dict[str, list[Any]]:
-    """One array per column; enum members as their text, JSON values as JSON text."""
-    arrays: dict[str, list[Any]] = {}
-    for name, kind in columns:
-        values = [row[name] for row in rows]
-        if kind == "jsonb":
-            values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
-        elif values and isinstance(values[0], Enum):
-            values = [v.value for v in values]
-        arrays[name] = values
-    return arrays
 
 
 # A column named after its PostgreSQL enum type goes as text and is cast in the SELECT.
@@ -255,7 +235,7 @@ _INSERT_ENROLLMENTS: Final = text(
     )
     SELECT v.id, v.tenant_id, v.lead_journey_id, v.sequence_id, 0, v.total_steps, 'ACTIVE', v.enrolled_at,
         0, 0, 0, 0, v.enrolled_at, v.enrolled_at
-    FROM {_unnest(_ENROLLMENT_COLUMNS)}
+    FROM {unnest_from(_ENROLLMENT_COLUMNS)}
     """
 )
 _MESSAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
@@ -301,7 +281,7 @@ _INSERT_MESSAGES: Final = text(
             for name, _ in _MESSAGE_COLUMNS
         )
     }, v.created_at
-    FROM {_unnest(_MESSAGE_COLUMNS)}
+    FROM {unnest_from(_MESSAGE_COLUMNS)}
     """
 )
 JOURNEY_COLUMNS: Final = (
@@ -324,7 +304,7 @@ _UPDATE_JOURNEYS: Final = text(
     UPDATE gold_lead_journey AS j SET
         {", ".join(f"{name} = v.{name}" for name in JOURNEY_COLUMNS)},
         updated_at = CAST(:now AS timestamptz)
-    FROM {_unnest(_JOURNEY_COLUMNS)}
+    FROM {unnest_from(_JOURNEY_COLUMNS)}
     WHERE j.id = v.id
     """
 )
