@@ -410,3 +410,30 @@ async def test_two_sends_of_one_enrollment_in_one_batch_both_count(tenant: Any, 
     assert stored is not None
     assert (stored.current_step, stored.messages_sent) == (2, 2)
     assert stored.next_step_at == later  # the later step's due wins
+
+
+async def test_enrollments_in_two_transactions_at_once_both_count(tenant: Any) -> None:
+    # Each transaction read the sequence (total_enrolled 0) before the other committed: the
+    # counter adds in the database instead of writing back what each one read.
+    from cerniq.kit.db import session_maker
+
+    sequence, _ = await make_sequence(tenant)
+    first, second = await add_leads(tenant, 2)
+    maker = session_maker()
+    async with maker() as one, maker() as two:
+        seen_by_one = await one.get(OutreachSequence, sequence.id)
+        seen_by_two = await two.get(OutreachSequence, sequence.id)
+        assert seen_by_one is not None and seen_by_two is not None
+        assert seen_by_one.total_enrolled == seen_by_two.total_enrolled == 0
+        lead_one = await one.get(GoldLeadJourney, first)
+        assert lead_one is not None
+        await engine.enroll(one, lead_one, seen_by_one)
+        await one.commit()
+        lead_two = await two.get(GoldLeadJourney, second)
+        assert lead_two is not None
+        await engine.enroll(two, lead_two, seen_by_two)
+        assert seen_by_two.total_enrolled == 2  # the object shows the stored total
+        await two.commit()
+    async with transaction() as session:
+        stored = await session.get(OutreachSequence, sequence.id)
+    assert stored is not None and stored.total_enrolled == 2

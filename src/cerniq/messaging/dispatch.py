@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
@@ -189,6 +190,8 @@ class _Writes:
     messages: list[dict[str, Any]] = field(default_factory=list)
     journeys: dict[uuid.UUID, GoldLeadJourney] = field(default_factory=dict)
     jobs: list[JobRequest] = field(default_factory=list)
+    enrolled: Counter[uuid.UUID] = field(default_factory=Counter)
+    """Leads enrolled per sequence (added to its counter by one UPDATE each)."""
 
     def set(self, journey: GoldLeadJourney, key: str, value: object) -> None:
         """Set one of :data:`JOURNEY_COLUMNS` on ``journey``; written by :meth:`flush`'s UPDATE
@@ -202,6 +205,8 @@ class _Writes:
         # what the unit of work holds (enrollments made by the engine, counters, flags) goes
         # before the messages, which point at the enrollments
         await session.flush()
+        for sequence_id, count in sorted(self.enrolled.items()):
+            await sequences_repository.count_sequence(session, sequence_id, enrolled=count)
         if self.messages:
             await session.execute(_INSERT_MESSAGES, arrays(self.messages, _MESSAGE_COLUMNS))
         if self.journeys:
@@ -585,7 +590,7 @@ async def _plan(
         session.add(enrollment)
         writes.set(journey, "current_sequence_id", default.id)
         writes.set(journey, "sequence_started_at", utcnow())
-        default.total_enrolled += 1
+        writes.enrolled[default.id] += 1
     sequence = await cache.sequence(enrollment.sequence_id)
     if sequence is None or not sequence.is_active:
         return None
@@ -631,7 +636,7 @@ def _enroll(
     )
     writes.set(journey, "current_sequence_id", sequence.id)
     writes.set(journey, "sequence_started_at", at)
-    sequence.total_enrolled += 1
+    writes.enrolled[sequence.id] += 1
     return enrollment_id
 
 

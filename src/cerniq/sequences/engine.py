@@ -276,8 +276,8 @@ async def enroll(
     journey.sequence_started_at = start
     journey.sequence_paused = False
     journey.next_action_at = due
-    sequence.total_enrolled += 1
     await session.flush()
+    await repository.count_sequence(session, sequence.id, enrolled=1)
     return enrollment
 
 
@@ -438,9 +438,7 @@ async def complete(session: AsyncSession, journey: GoldLeadJourney, enrollment: 
     enrollment.completed_at = utcnow()
     enrollment.next_step_at = None
     journey.next_action_at = None
-    sequence = await session.get(OutreachSequence, enrollment.sequence_id)
-    if sequence is not None:
-        sequence.total_completed += 1
+    await repository.count_sequence(session, enrollment.sequence_id, completed=1)
 
 
 async def stop(session: AsyncSession, journey: GoldLeadJourney, reason: str) -> int:

@@ -22,6 +22,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cerniq.models import (
     GoldCommunicationLog,
@@ -567,3 +569,35 @@ async def advance_enrollments(
         },
     )
     return {row[0]: int(row[1]) for row in rows}
+
+
+_SEQUENCE = cast(Table, OutreachSequence.__table__)
+_COUNT_SEQUENCE = (
+    update(_SEQUENCE)
+    .where(_SEQUENCE.c.id == bindparam("sequence_id"))
+    .values(
+        total_enrolled=_SEQUENCE.c.total_enrolled + bindparam("enrolled"),
+        total_completed=_SEQUENCE.c.total_completed + bindparam("completed"),
+    )
+    .returning(_SEQUENCE.c.total_enrolled, _SEQUENCE.c.total_completed)
+)
+
+
+async def count_sequence(
+    session: AsyncSession, sequence_id: uuid.UUID, *, enrolled: int = 0, completed: int = 0
+) -> None:
+    """Add to a sequence's enrolled and completed counters with an UPDATE that adds to the
+    stored values, so two dispatches or an enrollment beside a dispatch never lose a count (an
+    ORM ``+= 1`` writes back the total its session read). The sequence's object in this session,
+    if loaded, takes the stored totals."""
+    if not enrolled and not completed:
+        return
+    row = (
+        await session.execute(
+            _COUNT_SEQUENCE, {"sequence_id": sequence_id, "enrolled": enrolled, "completed": completed}
+        )
+    ).one_or_none()
+    loaded = session.identity_map.get(identity_key(OutreachSequence, sequence_id))
+    if row is not None and loaded is not None:
+        set_committed_value(loaded, "total_enrolled", row[0])
+        set_committed_value(loaded, "total_completed", row[1])
