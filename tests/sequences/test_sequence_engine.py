@@ -338,7 +338,7 @@ async def test_the_send_path_schedules_the_next_step_as_after_send(
     tenant: Any, always_open: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The WhatsApp send path reads the enrollment, its sequence and the following step with its
-    # row lock (messaging.repository.lock_for_sent) and schedules with after_send_known.
+    # row lock (messaging.repository.lock_for_sent_many) and schedules with after_send_known_many.
     from cerniq.messaging import repository as messaging
 
     await add_phones(tenant, 1)
@@ -355,15 +355,10 @@ async def test_the_send_path_schedules_the_next_step_as_after_send(
 
     async def record(step: int) -> None:
         async with transaction() as session:
-            found = await messaging.lock_for_sent(session, row.id)
+            found = (await messaging.lock_for_sent_many(session, [row.id])).get(row.id)
             assert found is not None
-            await engine.after_send_known(
-                session,
-                found.journey,
-                enrollment_id=found.enrollment_id,
-                step_number=step,
-                sent_at=sent_at,
-                known=found.step,
+            await engine.after_send_known_many(
+                session, [engine.KnownSend(found.journey, found.enrollment_id, step, sent_at, found.step)]
             )
 
     await record(1)

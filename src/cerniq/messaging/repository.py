@@ -298,11 +298,6 @@ _COUNT_PHONE_SENDS = (
 )
 
 
-async def count_phone_send(session: AsyncSession, phone_id: str, sent_at: datetime) -> None:
-    """One more message sent by the phone (see :func:`count_phone_sends`)."""
-    await count_phone_sends(session, {phone_id: (1, sent_at)})
-
-
 async def count_phone_sends(session: AsyncSession, sends: dict[str, tuple[int, datetime]]) -> None:
     """Messages sent per phone (``{phone_id: (count, last sent_at)}``): UPDATEs that add to the
     counters, so concurrent sends never lose a count. A Core statement built once: the send
@@ -432,17 +427,13 @@ def _build_lock_for_sent() -> Any:
 _LOCK_FOR_SENT: Any = None
 
 
-async def lock_for_sent(session: AsyncSession, message_id: uuid.UUID) -> SentContext | None:
-    """Lock the message row and its lead's row (in that order, as :func:`lock_message_and_journey`)
-    and read, in the same statement, the message's fields the send path records and its
-    enrollment, sequence and following step (see :func:`cerniq.sequences.engine.after_send_known`)."""
-    return (await lock_for_sent_many(session, [message_id])).get(message_id)
-
-
 async def lock_for_sent_many(
     session: AsyncSession, message_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, SentContext]:
-    """:func:`lock_for_sent` for several rows in one statement (locked in id order)."""
+    """Lock the message rows and their leads' rows (each message, then its lead, in message id
+    order) and read, in the same statement, the message fields the send path records and each
+    one's enrollment, sequence and following step (see
+    :func:`cerniq.sequences.engine.after_send_known_many`)."""
     global _LOCK_FOR_SENT
     if _LOCK_FOR_SENT is None:
         _LOCK_FOR_SENT = _build_lock_for_sent()
@@ -513,21 +504,9 @@ class Sent:
     error_code: str | None = None
 
 
-async def mark_sent(
-    session: AsyncSession,
-    message_id: uuid.UUID,
-    *,
-    uid: str,
-    sent_at: datetime,
-    thread_id: str | None,
-    error_code: str | None,
-) -> None:
-    """The vendor took the message: SENT with its uid (and its chat, when known), one UPDATE."""
-    await mark_sent_many(session, [Sent(message_id, uid, sent_at, thread_id, error_code)])
-
-
 async def mark_sent_many(session: AsyncSession, sent: Sequence[Sent]) -> None:
-    """:func:`mark_sent` for several rows: one UPDATE run per shape (with and without a chat)."""
+    """The vendor took the messages: SENT with their uid (and chat, when known); one UPDATE run
+    per shape (with and without a chat)."""
     at = utcnow()
     # A key named after a column would add it to the SET clause: thread_id only goes with the
     # statement that sets it.

@@ -477,13 +477,8 @@ async def _resolve_ambiguous(
         found_chat = str(found.chat_id) if found and found.chat_id is not None else None
     if found_uid:
         await commit(session)
-        await _record_sent(
-            message.id,
-            uid=found_uid,
-            chat_id=int(found_chat) if found_chat else None,
-            sent_at=since,
-            resolved=True,
-        )
+        chat_id = int(found_chat) if found_chat else None
+        await _record_sent_one(SentRecord(message.id, found_uid, chat_id, since, resolved=True))
         return {"outcome": "sent", "uid": found_uid, "resolvedAmbiguous": True}
     grace = ambiguity_grace(ctx)  # real elapsed time: ``since`` is the database's clock
     if utcnow() - since < grace:
@@ -657,12 +652,6 @@ class SentRecord:
     chat_id: int | None
     sent_at: datetime
     resolved: bool = False
-
-
-async def _record_sent(
-    message_id: uuid.UUID, *, uid: str, chat_id: int | None, sent_at: datetime, resolved: bool = False
-) -> None:
-    await _record_sent_many([SentRecord(message_id, uid, chat_id, sent_at, resolved)])
 
 
 async def _record_sent_many(records: Sequence[SentRecord]) -> list[None]:

@@ -374,24 +374,10 @@ class KnownSend:
     known: SentStep
 
 
-async def after_send_known(
-    session: AsyncSession,
-    journey: GoldLeadJourney,
-    *,
-    enrollment_id: uuid.UUID | None,
-    step_number: int | None,
-    sent_at: datetime,
-    known: SentStep,
-) -> None:
-    """:func:`after_send` from what the caller already read: the same result, with one UPDATE
-    of the enrollment instead of loading it and the sequence's steps. The last step (the
-    enrollment completes) takes :func:`after_send` itself."""
-    await after_send_known_many(session, [KnownSend(journey, enrollment_id, step_number, sent_at, known)])
-
-
 async def after_send_known_many(session: AsyncSession, sends: Sequence[KnownSend]) -> None:
-    """:func:`after_send_known` for several sent messages, the enrollments advanced in one
-    UPDATE."""
+    """:func:`after_send` for sent messages, from what the caller already read (``known``):
+    the same result, with one UPDATE of the enrollments instead of loading each one and its
+    sequence's steps. A last step (the enrollment completes) takes :func:`after_send` itself."""
     advancing: list[tuple[KnownSend, int, datetime]] = []
     clock: BusinessClock | None = None
     for send in sends:

@@ -506,27 +506,6 @@ def following_step(sequence_id: Any, step_number: Any) -> Any:
     )
 
 
-_ENROLLMENT = cast(Table, SequenceEnrollment.__table__)
-_ADVANCE = (
-    update(_ENROLLMENT)
-    .where(_ENROLLMENT.c.id == bindparam("enrollment_id"))
-    .values(
-        current_step=func.greatest(_ENROLLMENT.c.current_step, bindparam("step_number")),
-        messages_sent=_ENROLLMENT.c.messages_sent + 1,
-        next_step_at=bindparam("due"),
-    )
-    .returning(_ENROLLMENT.c.current_step)
-)
-
-
-async def advance_enrollment(
-    session: AsyncSession, enrollment_id: uuid.UUID, *, step_number: int, due: datetime
-) -> int | None:
-    """Step ``step_number`` went out and the next one is due at ``due``: one UPDATE; returns
-    the enrollment's current step (None when the row is gone)."""
-    return (await advance_enrollments(session, [(enrollment_id, step_number, due)])).get(enrollment_id)
-
-
 _ADVANCE_MANY = text(
     """
     UPDATE sequence_enrollments AS e
@@ -544,10 +523,10 @@ _ADVANCE_MANY = text(
 async def advance_enrollments(
     session: AsyncSession, advances: Sequence[tuple[uuid.UUID, int, datetime]]
 ) -> dict[uuid.UUID, int]:
-    """:func:`advance_enrollment` for several sends (``(enrollment_id, step_number, due)``) in one
-    UPDATE, enrollments in id order (the lock order). Two sends of one enrollment count twice,
-    and the later step's due wins. Returns each enrollment's current step; enrollments that
-    are gone are missing."""
+    """Steps went out (``(enrollment_id, step_number, due)``: the step sent, when the next is
+    due): each enrollment's current step, sent count and next due, in one UPDATE, enrollments
+    in id order (the lock order). Two sends of one enrollment count twice, and the later step's
+    due wins. Returns each enrollment's current step; enrollments that are gone are missing."""
     merged: dict[uuid.UUID, tuple[int, int, datetime]] = {}
     for enrollment_id, step_number, due in advances:
         seen = merged.get(enrollment_id)
