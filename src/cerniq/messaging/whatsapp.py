@@ -7,6 +7,10 @@
 3. Call TimelinesAI outside any transaction.
 4. Mark SENT, move the lead (COLD -> CONTACTED_WA), schedule its next step.
 
+The jobs a worker process runs at the same time (one per phone) share the transactions of steps
+2 and 4 (:data:`PREPARE_BATCHES`, :data:`SENT_BATCHES`); a row that is not the plain case
+(:func:`_plain`) takes step 1 and 2 alone, in :func:`_prepare`.
+
 A lost response leaves the row AMBIGUOUS (or SENDING, if the worker died): the next run looks
 the message up in the chat history and only sends again once a grace period has shown that
 the vendor never took it (the grace is never shorter than the vendor call's own timeout, so a
