@@ -10,6 +10,7 @@ from cerniq.kit.clock import utcnow
 from cerniq.kit.db import transaction
 from cerniq.models import GoldLeadJourney
 from cerniq.models.enums import MessageStatus
+from cerniq.webhooks.delivery import poll_delivery_status
 from cerniq.worker.names import phone_queue
 from cerniq.worker.queues import get_queue
 from tests.fixtures.outreach import add_leads, add_phones, wait_for
@@ -133,17 +134,20 @@ async def test_number_not_on_whatsapp_fails_releases_quota_and_flags_the_lead(
         assert found is not None
         found.mobile_e164 = "+40722100000"  # the sandbox's "not on WhatsApp" numbers end 0000
     message_id = await queue_wa(lead, phone)
+    # the vendor takes it (one call per send); the failure shows on the message afterwards
+    await wait_for(lambda: _sent(message_id), timeout=15)
+    assert (await counters([phone]))[phone] == 1 == (await ledger())[phone]
 
-    async def failed() -> bool:
-        return (await row(message_id)).status == MessageStatus.FAILED
-
-    await wait_for(failed, timeout=15)
+    report = await poll_delivery_status()
+    assert report.failed == 1
     failed_row = await row(message_id)
+    assert failed_row.status == MessageStatus.FAILED
     assert failed_row.error_code == "INVALID_RECIPIENT"
     assert failed_row.quota_cost == 0
     assert (await journey(lead)).whatsapp_invalid is True
     assert (await counters([phone]))[phone] == 0
     assert (await ledger()).get(phone, 0) == 0
+    assert len(sent_messages(sandbox)) == 1
 
 
 async def test_malformed_number_is_refused_fails_without_retry_and_flags_the_lead(

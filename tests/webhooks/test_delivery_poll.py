@@ -78,6 +78,7 @@ async def test_polling_moves_messages_to_delivered_read_or_failed(wh_sandbox: An
 
     read = await status_of(read_row)
     assert read.status == MessageStatus.READ and read.read_at is not None and read.delivered_at is not None
+    assert read.thread_id  # the send answered with the uid only; the poll learnt the chat
     unread = await status_of(unread_row)
     assert unread.status == MessageStatus.DELIVERED and unread.read_at is None
     failed = await status_of(failing_row)

@@ -215,30 +215,12 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
         )
         raise UnrecoverableError(f"TimelinesAI refused the message: {exc}") from exc
     await _set_gap(ctx, message.phone_id)
-    chat = chat_id
-    failure: str | None = None
-    if chat is None:
-        try:
-            sent = await provider.get_message(uid)
-            chat = sent.chat_id
-            failure = _failure_of(sent)
-        except Exception:
-            chat = None
-    if failure is not None:
-        # The vendor took it and at once reported it undeliverable (not on WhatsApp).
-        SEND_FAILURES.labels(channel="WHATSAPP", kind="invalid_recipient").inc()
-        await _invalid_recipient(message, guardian, day, failure, uid=uid)
-        return {"outcome": "invalid-recipient", "uid": uid}
-    await SENT_BATCHES.submit(SentRecord(message.id, uid=uid, chat_id=chat, sent_at=now()))
+    # The send answers with the uid only. The chat of a new contact arrives with the
+    # message:sent:new webhook or the first delivery poll, which also catches a number the
+    # vendor took and then failed as not on WhatsApp (cerniq.webhooks.delivery).
+    await SENT_BATCHES.submit(SentRecord(message.id, uid=uid, chat_id=chat_id, sent_at=now()))
     MESSAGES_SENT.labels(channel="WHATSAPP", type="new" if message.quota_cost else "followup").inc()
     return {"outcome": "sent", "uid": uid}
-
-
-def _failure_of(message: Any) -> str | None:
-    status = str(getattr(message, "status", "") or "").upper()
-    if status.endswith("FAILED"):
-        return str(getattr(message, "failure_reason", None) or "the vendor reported the message Failed")
-    return None
 
 
 PrepResult = tuple[GoldCommunicationLog, str, str, int | None, Any]
@@ -589,10 +571,9 @@ async def _definite_failure(
 
 
 async def _invalid_recipient(
-    message: GoldCommunicationLog, guardian: QuotaGuardian, day: Any, error: str, *, uid: str | None = None
+    message: GoldCommunicationLog, guardian: QuotaGuardian, day: Any, error: str
 ) -> None:
     """Not a WhatsApp number: FAILED, quota back, the lead flagged so it goes the email route."""
-    extra: dict[str, Any] = {"external_message_id": uid} if uid else {}
     # The lead is flagged before the row turns FAILED: nobody sees the failure without the flag.
     async with transaction() as session:
         journey = await repository.lock_journey(session, message.lead_journey_id)
@@ -603,7 +584,7 @@ async def _invalid_recipient(
             ):
                 journey.next_action_at = now()  # the next dispatch takes the email route
     await _definite_failure(
-        message, guardian, day, status=MessageStatus.FAILED, code="INVALID_RECIPIENT", error=error, **extra
+        message, guardian, day, status=MessageStatus.FAILED, code="INVALID_RECIPIENT", error=error
     )
 
 

@@ -5,6 +5,12 @@ asks ``GET /messages/{uid}`` about our SENT and DELIVERED messages of the last t
 moves them to DELIVERED / READ, or FAILED with the vendor's reason. Each run checks a bounded
 batch, least recently checked first (``status_updated_at`` is touched by every check), so every
 message gets its turn and the vendor's rate limit is never hogged.
+
+The send path makes one vendor call per message (the send answers with the uid only), so the
+first check also records the message's chat when no ``message:sent:new`` webhook has yet, and a
+message the vendor took and then failed as "not on WhatsApp" is handled as the send path handles
+a refused number: FAILED (``INVALID_RECIPIENT``), the lead flagged and due at once so its next
+step takes the email route, and the new-contact quota given back when it is still that quota day.
 """
 
 from __future__ import annotations
@@ -13,17 +19,23 @@ import asyncio
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from cerniq.kit.clock import utcnow
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cerniq.config import get_settings
+from cerniq.kit.clock import BusinessClock, utcnow
 from cerniq.kit.db import transaction
+from cerniq.kit.redis import get_redis
 from cerniq.logging import get_logger
+from cerniq.messaging.service import AUTOMATED_ORIGINS
 from cerniq.messaging.vendors import whatsapp
-from cerniq.models import GoldLeadJourney
-from cerniq.models.enums import MessageStatus
+from cerniq.models import GoldCommunicationLog, GoldLeadJourney
+from cerniq.models.enums import LeadState, MessageStatus
 from cerniq.providers.errors import PermanentProviderError, ProviderError
 from cerniq.providers.timelinesai.schemas import WaMessage, WaMessageStatus
+from cerniq.quota.guardian import QuotaGuardian
 from cerniq.webhooks import repository
 
 __all__ = ["POLL_BATCH", "POLL_WINDOW", "PollReport", "poll_delivery_status"]
@@ -35,6 +47,8 @@ POLL_BATCH = 200
 POLL_CONCURRENCY = 5
 #: Failure reasons that mean the number has no WhatsApp: stop using that route for the lead.
 _NOT_ON_WHATSAPP = re.compile(r"not (registered|on whatsapp)|no whatsapp|invalid (phone|number)", re.I)
+#: Lead states whose next automated step a "not on WhatsApp" failure brings forward.
+_REROUTED = (LeadState.COLD, LeadState.CONTACTED_WA, LeadState.CONTACTED_EMAIL)
 
 
 @dataclass
@@ -84,6 +98,8 @@ async def poll_delivery_status(*, limit: int = POLL_BATCH, window: timedelta = P
     await asyncio.gather(*(check(row_id, uid) for row_id, uid in wanted))
     if not found:
         return report
+    clock = BusinessClock.from_settings(get_settings())
+    refunds: list[tuple[str, date, uuid.UUID]] = []
     async with transaction() as session:
         for row in await repository.lock_messages(session, list(found)):
             if row.status not in repository.POLLED:
@@ -94,6 +110,10 @@ async def poll_delivery_status(*, limit: int = POLL_BATCH, window: timedelta = P
             vendor = found[row.id]
             if vendor is None:
                 continue
+            if row.thread_id is None and vendor.chat_id is not None:
+                chat = str(vendor.chat_id)
+                row.thread_id = chat
+                await repository.fill_journey_chat(session, row.lead_journey_id, row.phone_id, chat)
             status = vendor.status
             if status == WaMessageStatus.READ:
                 row.status = MessageStatus.READ
@@ -111,12 +131,37 @@ async def poll_delivery_status(*, limit: int = POLL_BATCH, window: timedelta = P
                 row.error_message = reason[:500]
                 report.failed += 1
                 if _NOT_ON_WHATSAPP.search(reason):
-                    journey = await session.get(GoldLeadJourney, row.lead_journey_id)
-                    if journey is not None:
-                        journey.whatsapp_invalid = True
+                    row.error_code = "INVALID_RECIPIENT"
+                    await _not_on_whatsapp(session, row, checked_at)
+                    if row.quota_cost and row.phone_id and row.quota_date == clock.business_day(checked_at):
+                        refunds.append((row.phone_id, row.quota_date, row.id))
+                        row.quota_cost = 0
+                        row.quota_date = None
             else:
                 continue
             report.changes.append((row.id, row.status.value))
+    # The ledger gave the unit back when the transaction committed; Redis follows (a crash in
+    # between leaves the counter one above the ledger: a unit lost for the day, never overspent).
+    guardian = QuotaGuardian(get_redis())
+    for phone_id, day, row_id in refunds:
+        await guardian.release(phone_id=phone_id, day=day, reservation_id=str(row_id))
     if report.changes or report.errors:
         log.info("delivery.polled", **report.as_dict())
     return report
+
+
+async def _not_on_whatsapp(session: AsyncSession, row: GoldCommunicationLog, at: datetime) -> None:
+    """The number has no WhatsApp: flag the lead, and bring its next automated step forward so
+    the next dispatch sends it by email instead of waiting for a WhatsApp follow-up."""
+    journey = await session.get(GoldLeadJourney, row.lead_journey_id, with_for_update=True)
+    if journey is None:
+        return
+    journey.whatsapp_invalid = True
+    if (
+        row.origin in AUTOMATED_ORIGINS
+        and journey.current_state in _REROUTED
+        and not journey.is_human_controlled
+        and journey.next_action_at is not None
+        and journey.next_action_at > at
+    ):
+        journey.next_action_at = at
