@@ -21,9 +21,11 @@ from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Final, Literal, cast
+from weakref import WeakKeyDictionary
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
 __all__ = [
     "DEFAULT_TTL_SECONDS",
@@ -94,6 +96,22 @@ def _load_script(name: str) -> str:
     return resources.files("cerniq.quota").joinpath(name).read_text(encoding="utf-8")
 
 
+_scripts: WeakKeyDictionary[Redis, tuple[AsyncScript, AsyncScript]] = WeakKeyDictionary()
+
+
+def _registered(redis: Redis) -> tuple[AsyncScript, AsyncScript]:
+    """The reserve and release scripts of ``redis``, registered once per client (registering
+    hashes the script text, and a guardian is built per send job)."""
+    scripts = _scripts.get(redis)
+    if scripts is None:
+        scripts = (
+            redis.register_script(_load_script("reserve.lua")),
+            redis.register_script(_load_script("release.lua")),
+        )
+        _scripts[redis] = scripts
+    return scripts
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """The guardian's answer to one reservation request.
@@ -152,8 +170,7 @@ class QuotaGuardian:
             raise ValueError("ttl_seconds must be positive")
         self._redis = redis
         self.ttl_seconds = ttl_seconds
-        self._reserve = redis.register_script(_load_script("reserve.lua"))
-        self._release = redis.register_script(_load_script("release.lua"))
+        self._reserve, self._release = _registered(redis)
 
     async def reserve(
         self,
