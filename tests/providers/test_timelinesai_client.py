@@ -378,3 +378,20 @@ async def test_provider_errors_are_informative() -> None:
     )
     assert "status=503" in str(error)
     assert isinstance(error, ProviderError)
+
+
+async def test_a_proxy_from_the_environment_carries_the_requests(
+    sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: the proxy is unreachable
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    async with TimelinesAIClient(base_url=sandbox.url("timelinesai"), token=TOKEN, timeout=0.5) as proxied:
+        with pytest.raises(TransientProviderError):
+            await proxied.list_accounts()  # through the proxy, which refuses
+    monkeypatch.delenv("HTTP_PROXY")
+    async with TimelinesAIClient(base_url=sandbox.url("timelinesai"), token=TOKEN, timeout=0.5) as direct:
+        assert len(await direct.list_accounts()) == 55

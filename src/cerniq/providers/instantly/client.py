@@ -349,7 +349,7 @@ class InstantlyClient(BearerApiClient):
         side_effect: bool = False,
     ) -> Any:
         try:
-            response = await self._http.request(method, path, params=params, json=json)
+            response = await self._send(method, path, params=params, json=json)
         except httpx.TransportError as exc:
             raise classify_transport_error(exc, side_effect=side_effect, provider=PROVIDER) from exc
         if response.status_code >= 400:

@@ -145,7 +145,7 @@ class ResendClient(BearerApiClient):
         side_effect: bool = False,
     ) -> Any:
         try:
-            response = await self._http.request(method, path, json=json, headers=headers)
+            response = await self._send(method, path, json=json, headers=headers)
         except httpx.TransportError as exc:
             raise classify_transport_error(exc, side_effect=side_effect, provider=PROVIDER) from exc
         if response.status_code >= 400:

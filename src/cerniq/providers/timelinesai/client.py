@@ -322,7 +322,7 @@ class TimelinesAIClient(BearerApiClient):
     ) -> Any:
         """One API call; returns the envelope's ``data`` or raises a classified ProviderError."""
         try:
-            response = await self._http.request(method, path, params=params, json=json)
+            response = await self._send(method, path, params=params, json=json)
         except httpx.TransportError as exc:
             raise classify_transport_error(exc, side_effect=side_effect, provider=PROVIDER) from exc
         if response.status_code >= 400:
