@@ -42,6 +42,13 @@ class GoldCommunicationLog(CommunicationLogColumns, EagerDefaults, Base):
         Index("ix_gold_communication_log_tenant_channel_created", "tenant_id", "channel", "created_at"),
         # The console's activity feed and today's dashboard figures (migration 0003).
         Index("ix_gold_communication_log_tenant_updated", "tenant_id", "updated_at"),
+        # The quota ledger of one phone's business day (migration 0007).
+        Index(
+            "ix_gold_communication_log_quota_day",
+            "quota_date",
+            "phone_id",
+            postgresql_where=text("quota_date IS NOT NULL"),
+        ),
         # At most one automated outbound message in flight per lead: dispatch relies on it.
         Index(
             "ux_comm_log_one_inflight",
