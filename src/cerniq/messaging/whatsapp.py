@@ -215,9 +215,10 @@ async def send_job(ctx: JobContext, data: dict[str, Any]) -> dict[str, Any]:
         )
         raise UnrecoverableError(f"TimelinesAI refused the message: {exc}") from exc
     await _set_gap(ctx, message.phone_id)
-    # The send answers with the uid only. The chat of a new contact arrives with the
-    # message:sent:new webhook or the first delivery poll, which also catches a number the
-    # vendor took and then failed as not on WhatsApp (cerniq.webhooks.delivery).
+    # The send answers with the uid only. The chat of a new contact comes with the first
+    # delivery poll (or a message:sent:new webhook arriving after this record), which also
+    # catches a number the vendor took and then failed as not on WhatsApp
+    # (cerniq.webhooks.delivery).
     await SENT_BATCHES.submit(SentRecord(message.id, uid=uid, chat_id=chat_id, sent_at=now()))
     MESSAGES_SENT.labels(channel="WHATSAPP", type="new" if message.quota_cost else "followup").inc()
     return {"outcome": "sent", "uid": uid}

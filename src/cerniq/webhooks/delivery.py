@@ -6,11 +6,12 @@ moves them to DELIVERED / READ, or FAILED with the vendor's reason. Each run che
 batch, least recently checked first (``status_updated_at`` is touched by every check), so every
 message gets its turn and the vendor's rate limit is never hogged.
 
-The send path makes one vendor call per message (the send answers with the uid only), so the
-first check also records the message's chat when no ``message:sent:new`` webhook has yet, and a
-message the vendor took and then failed as "not on WhatsApp" is handled as the send path handles
-a refused number: FAILED (``INVALID_RECIPIENT``), the lead flagged and due at once so its next
-step takes the email route, and the new-contact quota given back when it is still that quota day.
+The send path makes one vendor call per message (the send answers with the uid only), so a
+message's first check also records its chat (the ``message:sent:new`` webhook of our own send
+usually arrives before the send is recorded, and is ignored). A message the vendor took and then
+failed as "not on WhatsApp" is handled as the send path handles a refused number: FAILED
+(``INVALID_RECIPIENT``), the lead flagged and due at once so its next step takes the email
+route, and the new-contact quota given back when it is still that quota day.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ async def poll_delivery_status(*, limit: int = POLL_BATCH, window: timedelta = P
     async with transaction() as session:
         rows = await repository.messages_to_poll(session, since=now - window, limit=limit)
         wanted = [(r.id, str(r.external_message_id)) for r in rows]
+        leads = {r.id: (r.lead_journey_id, r.thread_id is None) for r in rows}
     if not wanted:
         return report
     provider = whatsapp()
@@ -100,7 +102,17 @@ async def poll_delivery_status(*, limit: int = POLL_BATCH, window: timedelta = P
         return report
     clock = BusinessClock.from_settings(get_settings())
     refunds: list[tuple[str, date, uuid.UUID]] = []
+    # The leads this run may write (a chat to record, a number that is not on WhatsApp) are
+    # locked before the messages: the reply path locks a lead, then its messages.
+    touched = sorted(
+        {
+            journey_id
+            for row_id, (journey_id, chatless) in leads.items()
+            if row_id in found and (chatless or _not_on_whatsapp_failure(found[row_id]))
+        }
+    )
     async with transaction() as session:
+        await repository.lock_journeys(session, touched)
         for row in await repository.lock_messages(session, list(found)):
             if row.status not in repository.POLLED:
                 continue  # a reply or the send path moved it meanwhile
@@ -130,7 +142,7 @@ async def poll_delivery_status(*, limit: int = POLL_BATCH, window: timedelta = P
                 row.error_code = "DELIVERY_FAILED"
                 row.error_message = reason[:500]
                 report.failed += 1
-                if _NOT_ON_WHATSAPP.search(reason):
+                if _not_on_whatsapp_failure(vendor):
                     row.error_code = "INVALID_RECIPIENT"
                     await _not_on_whatsapp(session, row, checked_at)
                     if row.quota_cost and row.phone_id and row.quota_date == clock.business_day(checked_at):
@@ -148,6 +160,14 @@ async def poll_delivery_status(*, limit: int = POLL_BATCH, window: timedelta = P
     if report.changes or report.errors:
         log.info("delivery.polled", **report.as_dict())
     return report
+
+
+def _not_on_whatsapp_failure(vendor: WaMessage | None) -> bool:
+    return (
+        vendor is not None
+        and vendor.status == WaMessageStatus.FAILED
+        and bool(_NOT_ON_WHATSAPP.search(vendor.failure_reason or ""))
+    )
 
 
 async def _not_on_whatsapp(session: AsyncSession, row: GoldCommunicationLog, at: datetime) -> None:

@@ -273,6 +273,19 @@ async def messages_to_poll(
     return list((await session.execute(query)).scalars())
 
 
+async def lock_journeys(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[GoldLeadJourney]:
+    """Lock leads in id order (the lock order), before any of their messages."""
+    if not ids:
+        return []
+    query = (
+        select(GoldLeadJourney)
+        .where(GoldLeadJourney.id.in_(ids))
+        .order_by(GoldLeadJourney.id)
+        .with_for_update()
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def lock_messages(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[GoldCommunicationLog]:
     if not ids:
         return []

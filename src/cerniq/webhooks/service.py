@@ -382,8 +382,8 @@ async def _message_sent(session: AsyncSession, row: WebhookEvent, event: Inbound
             await repository.fill_journey_chat(session, ours.lead_journey_id, ours.phone_id, event.chat_id)
         return
     if event.sent_through_api:
-        # Our own send: the send path records its uid and chat itself (this event may even
-        # arrive before the send call returns).
+        # Our own send, not yet recorded (this event usually arrives before the send call
+        # returns): the send path records its uid, the delivery poll its chat.
         raise Ignore("sent through the API; recorded by the send path")
     if event.is_group:
         raise Ignore("group chat message")
