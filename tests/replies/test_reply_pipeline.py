@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from cerniq.kit.clock import utcnow
 from cerniq.kit.db import transaction
@@ -94,6 +94,11 @@ async def test_a_sandbox_reply_makes_the_lead_warm_and_stops_its_sequence(
     journey = await journey_of(lead_id)
     assert journey.current_state == LeadState.CONTACTED_WA and not journey.is_human_controlled
     assert journey.next_action_at is not None  # the follow-up is scheduled
+    # as when message:sent:new came before the send was recorded and no poll has run yet
+    (ours,) = await messages_of(lead_id, Direction.OUTBOUND)
+    async with transaction() as session:
+        chatless = update(GoldCommunicationLog).where(GoldCommunicationLog.id == ours.id)
+        await session.execute(chatless.values(thread_id=None))
 
     wh_sandbox.control(
         "POST",
@@ -120,6 +125,7 @@ async def test_a_sandbox_reply_makes_the_lead_warm_and_stops_its_sequence(
     assert inbound.phone_id == "phone_01" and inbound.intent_classification == "INTERESTED"
     (outbound,) = await messages_of(lead_id, Direction.OUTBOUND)
     assert outbound.status == MessageStatus.REPLIED and outbound.replied_at is not None
+    assert outbound.thread_id == inbound.thread_id  # answered before any delivery poll
     # auto-answers are off by default: a human sees it, with a drafted answer
     if reviews_available():
         (review,) = await reviews_of(lead_id)

@@ -206,6 +206,8 @@ async def count_reply(
         answered.delivered_at = answered.delivered_at or at
         if answered.channel == Channel.WHATSAPP:
             answered.read_at = answered.read_at or at  # it was read before it was answered
+            # a reply before the delivery poll's first check: the reply tells the chat
+            answered.thread_id = answered.thread_id or message.thread_id
     journey.reply_count += 1
     journey.last_reply_at = at
     if message.channel == Channel.WHATSAPP and not journey.wa_chat_id and message.thread_id:
