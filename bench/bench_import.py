@@ -293,7 +293,7 @@ def main() -> None:
 
     os.environ["CERNIQ_DATABASE_URL"] = args.url
     os.environ.setdefault("CERNIQ_LOG_LEVEL", "WARNING")
-    from cerniq.kit.migrate import drop_database, ensure_database_exists, upgrade_database
+    from cerniq.kit.migrate import scratch_database
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "leads_100k.csv"
@@ -303,10 +303,7 @@ def main() -> None:
         took = time.perf_counter() - start
         print(f"generated {args.rows:,} rows ({broken:,} bad, {size_mb:.1f} MB) in {took:.1f} s")
 
-        drop_database(args.url)
-        ensure_database_exists(args.url)
-        upgrade_database(args.url)
-        try:
+        with scratch_database(args.url, keep=args.keep):
             copy_s, floor_s = asyncio.run(baselines(args.url, path))
             parse_s, good = parse_only(path)
             first_start = time.perf_counter()
@@ -315,9 +312,6 @@ def main() -> None:
             again_start = time.perf_counter()
             again = asyncio.run(run_import(path, args.batch))
             again_s = time.perf_counter() - again_start
-        finally:
-            if not args.keep:
-                drop_database(args.url)
 
     rows = args.rows
 

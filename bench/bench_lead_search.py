@@ -135,16 +135,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["CERNIQ_DATABASE_URL"] = args.url
     os.environ.setdefault("CERNIQ_LOG_LEVEL", "WARNING")
-    from cerniq.kit.migrate import drop_database, ensure_database_exists, upgrade_database
+    from cerniq.kit.migrate import scratch_database
 
-    drop_database(args.url)
-    ensure_database_exists(args.url)
-    upgrade_database(args.url)
-    try:
+    with scratch_database(args.url, keep=args.keep):
         asyncio.run(run(args))
-    finally:
-        if not args.keep:
-            drop_database(args.url)
 
 
 if __name__ == "__main__":

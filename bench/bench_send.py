@@ -503,15 +503,10 @@ def main() -> None:
     db_url = f"{args.pg}/cerniq_bench_{os.getpid()}"
     try:
         configure_env(args, services, db_url)
-        from cerniq.kit.migrate import drop_database, ensure_database_exists, upgrade_database
+        from cerniq.kit.migrate import scratch_database
 
-        drop_database(db_url)
-        ensure_database_exists(db_url)
-        upgrade_database(db_url)
-        try:
+        with scratch_database(db_url):
             asyncio.run(run(args))
-        finally:
-            drop_database(db_url)
     finally:
         services.stop()
 

@@ -10,6 +10,8 @@ traffic.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -126,3 +128,17 @@ def drop_database(url: str) -> None:
             conn.execute(text(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)"))
     finally:
         engine.dispose()
+
+
+@contextmanager
+def scratch_database(url: str, *, keep: bool = False) -> Iterator[str]:
+    """A fresh database at ``url`` migrated to head for the block (benchmarks): whatever was there
+    is dropped first, and the database is dropped afterwards unless ``keep``."""
+    drop_database(url)
+    ensure_database_exists(url)
+    upgrade_database(url)
+    try:
+        yield url
+    finally:
+        if not keep:
+            drop_database(url)
