@@ -39,6 +39,7 @@ from cerniq.worker.queues import get_queue, make_worker
 
 LEASE_TTL_MS = 15000
 LEASE_ROUND_S = 3.0
+LOOPS_STOP_S = 5.0  # how long stop() lets a lease round under way finish
 HEARTBEAT_TTL_S = 30
 WORKERS_KEY = "cerniq:workers"
 PHONE_WORKERS_KEY = "cerniq:phone-workers"
@@ -282,6 +283,13 @@ class WorkerProcess:
     async def stop(self) -> None:
         """Stop fetching, let in-flight jobs finish within the grace period, release the leases."""
         self._stop.set()
+        # The lease and heartbeat loops end at their next look at the stop flag. A lease round
+        # under way finishes first (for a few seconds at most, out of the grace period), so a
+        # phone worker it starts is closed below and its lease released, not left to expire.
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=min(self.grace_seconds, LOOPS_STOP_S))
+            for task in late:
+                task.cancel()
         workers = list(self.workers.values()) + list(self.phone_workers.values())
         try:
             await asyncio.wait_for(
