@@ -94,7 +94,7 @@ class BearerApiClient:
             params=params,
             json=json,
             headers=self._headers(headers),
-            extensions=self._extensions,
+            extensions=dict(self._extensions),  # a request's own: the pool may add to it
         )
         response = await self._transport.handle_async_request(request)
         response.request = request

@@ -173,7 +173,7 @@ def _not_on_whatsapp_failure(vendor: WaMessage | None) -> bool:
 async def _not_on_whatsapp(session: AsyncSession, row: GoldCommunicationLog, at: datetime) -> None:
     """The number has no WhatsApp: flag the lead, and bring its next automated step forward so
     the next dispatch sends it by email instead of waiting for a WhatsApp follow-up."""
-    journey = await session.get(GoldLeadJourney, row.lead_journey_id, with_for_update=True)
+    journey = await session.get(GoldLeadJourney, row.lead_journey_id)  # locked by the caller
     if journey is None:
         return
     journey.whatsapp_invalid = True
