@@ -111,3 +111,34 @@ async def test_a_run_is_bounded(wh_sandbox: Any, tenant: Any) -> None:
     assert second.checked == 2 and second.read == 2  # the next two, not the same ones again
     third = await poll_delivery_status(limit=2)
     assert third.checked == 1 and third.read == 1
+
+
+async def test_a_new_message_is_checked_before_those_checked_long_ago(wh_sandbox: Any, tenant: Any) -> None:
+    await add_phones(tenant, 1)
+    leads = await add_leads(tenant, 3)
+    uids = []
+    async with TimelinesAIClient(
+        token="sandbox-timelinesai-token", base_url=wh_sandbox.timelinesai_url
+    ) as vendor:
+        for n in range(1, 4):
+            uids.append(
+                await vendor.send_to_phone(account_phone="+40700000001", phone=f"+40722{n:06d}", text="Salut")
+            )
+    await asyncio.sleep(0.3)
+    # two messages of yesterday, their chat known, last checked a day ago; one sent just now
+    old = [await sent_row(tenant, leads[n], uids[n], days_ago=1) for n in range(2)]
+    new = await sent_row(tenant, leads[2], uids[2])
+    async with transaction() as session:
+        for row_id in old:
+            row = await session.get(GoldCommunicationLog, row_id)
+            assert row is not None
+            row.thread_id, row.status_updated_at = "1", utcnow() - timedelta(days=1)
+        fresh = await session.get(GoldCommunicationLog, new)
+        assert fresh is not None
+        fresh.status_updated_at = utcnow()
+
+    report = await poll_delivery_status(limit=2)
+    assert report.checked == 2
+    assert (await status_of(new)).thread_id  # checked at once: its chat is known now
+    waiting = [await status_of(row_id) for row_id in old]
+    assert sum(r.status == MessageStatus.SENT for r in waiting) == 1  # the other waits its turn

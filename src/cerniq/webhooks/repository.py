@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, select, update
+from sqlalchemy import Text, cast, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -257,20 +257,39 @@ async def messages_to_poll(
     session: AsyncSession, *, since: datetime, limit: int
 ) -> list[GoldCommunicationLog]:
     """Outbound WhatsApp messages of the last days still SENT or DELIVERED, least recently
-    checked first (``status_updated_at`` is touched by every poll)."""
-    query = (
-        select(GoldCommunicationLog)
-        .where(
-            GoldCommunicationLog.channel == Channel.WHATSAPP,
-            GoldCommunicationLog.direction == Direction.OUTBOUND,
-            GoldCommunicationLog.status.in_(POLLED),
-            GoldCommunicationLog.external_message_id.is_not(None),
-            GoldCommunicationLog.sent_at >= since,
-        )
-        .order_by(GoldCommunicationLog.status_updated_at.asc().nulls_first(), GoldCommunicationLog.sent_at)
-        .limit(limit)
+    checked first (``status_updated_at`` is touched by every poll).
+
+    Up to half of ``limit`` goes first to SENT messages whose chat is still unknown: new sends,
+    whose first check records the chat and tells a number that is not on WhatsApp. Without that
+    share a new message would wait a whole round of every open message of the window.
+    """
+    outbound = (
+        GoldCommunicationLog.channel == Channel.WHATSAPP,
+        GoldCommunicationLog.direction == Direction.OUTBOUND,
+        GoldCommunicationLog.external_message_id.is_not(None),
+        GoldCommunicationLog.sent_at >= since,
     )
-    return list((await session.execute(query)).scalars())
+    checked_longest_ago = (
+        GoldCommunicationLog.status_updated_at.asc().nulls_first(),
+        GoldCommunicationLog.sent_at,
+    )
+    fresh = select(GoldCommunicationLog).where(
+        *outbound,
+        GoldCommunicationLog.status == MessageStatus.SENT,
+        GoldCommunicationLog.thread_id.is_(None),
+    )
+    first = list(
+        (await session.execute(fresh.order_by(*checked_longest_ago).limit(max(limit // 2, 1)))).scalars()
+    )
+    rest = select(GoldCommunicationLog).where(
+        *outbound,
+        GoldCommunicationLog.status.in_(POLLED),
+        GoldCommunicationLog.id.not_in([row.id for row in first]) if first else true(),
+    )
+    left = limit - len(first)
+    if left <= 0:
+        return first
+    return first + list((await session.execute(rest.order_by(*checked_longest_ago).limit(left))).scalars())
 
 
 async def lock_journeys(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[GoldLeadJourney]:
