@@ -1,4 +1,5 @@
-"""The quota ledger's reads with and without the quota-day index of migration 0007.
+"""The quota ledger's reads and the delivery poll's pick, with and without their indexes
+(migrations 0007 and 0008).
 
     python bench/bench_quota_ledger.py [--messages 1000000] [--leads 50000] [--repeat 5] [--plans]
                                        [--url postgresql+asyncpg://postgres@127.0.0.1:5432/cerniq_bench_ledger]
@@ -9,9 +10,12 @@ those outbound and holding a quota day, three sevenths of those new contacts), A
 times the ledger reads exactly as ``cerniq.messaging.repository`` runs them: one phone's new
 contacts of a day (the first reservation of each phone's day checks it before sending), every
 phone's new contacts and follow-ups of a day (the midnight reset, ``cerniq quota resync``), and
-the rows holding a reservation (the reservation hashes rebuilt). Each is timed with the index,
-then again inside a transaction that drops it (rolled back). ``--plans`` prints the EXPLAIN
-ANALYZE of one phone's count for both. It asserts nothing about time. The database is dropped
+the rows holding a reservation (the reservation hashes rebuilt); and the delivery poll's pick
+of 200 open WhatsApp messages of the last three days (``cerniq.webhooks.repository
+.messages_to_poll``; older WhatsApp messages are READ, emails stay SENT as unopened ones do, a
+tenth of the recent WhatsApp ones have no chat yet). Each is timed with the indexes, then again
+inside a transaction that drops them (rolled back). ``--plans`` prints the EXPLAIN ANALYZE of
+one phone's count for both. It asserts nothing about time. The database is dropped
 at the end unless ``--keep``.
 """
 
@@ -27,7 +31,7 @@ from datetime import date, timedelta
 from typing import Any
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/cerniq_bench_ledger"
-INDEX = "ix_gold_communication_log_quota_day"
+INDEXES = ("ix_gold_communication_log_quota_day", "ix_gold_communication_log_wa_open")
 DAYS = 90
 
 LEADS = """
@@ -60,14 +64,19 @@ m AS (
     FROM generate_series(1, :count) AS n
 )
 INSERT INTO gold_communication_log (tenant_id, lead_journey_id, channel, direction, status, origin,
-    content, phone_id, quota_cost, quota_date, created_at, updated_at)
+    content, phone_id, quota_cost, quota_date, external_message_id, thread_id, sent_at,
+    status_updated_at, created_at, updated_at)
 SELECT CAST(:tenant AS uuid), j.ids[1 + m.n % array_length(j.ids, 1)],
-    CAST(m.channel AS channel_enum), CAST(m.direction AS message_direction_enum), 'SENT', 'AUTOMATION',
-    'Bună ziua! Mesaj ' || m.n,
+    CAST(m.channel AS channel_enum), CAST(m.direction AS message_direction_enum),
+    CAST(CASE WHEN m.direction = 'INBOUND' THEN 'RECEIVED' WHEN m.channel <> 'WHATSAPP' THEN 'SENT'
+              WHEN m.day < CAST(:today AS date) - 3 THEN 'READ'
+              WHEN m.k % 2 = 0 THEN 'SENT' ELSE 'DELIVERED' END AS message_status_enum),
+    'AUTOMATION', 'Bună ziua! Mesaj ' || m.n,
     CASE WHEN m.channel = 'WHATSAPP' THEN 'phone_' || lpad((1 + m.k % 20)::text, 2, '0') END,
     CASE WHEN m.channel = 'WHATSAPP' AND m.direction = 'OUTBOUND' AND m.k % 7 < 3 THEN 1 ELSE 0 END,
     CASE WHEN m.channel = 'WHATSAPP' AND m.direction = 'OUTBOUND' THEN m.day END,
-    m.day + time '10:00', m.day + time '10:00'
+    'uid-' || m.n, CASE WHEN m.k % 10 <> 0 OR m.channel <> 'WHATSAPP' THEN 'chat-' || m.k END,
+    m.day + time '10:00', m.day + time '10:00', m.day + time '10:00', m.day + time '10:00'
 FROM m, j
 ORDER BY m.day, m.n  -- written in time order, as a live table is: a day's rows lie together
 """
@@ -77,8 +86,10 @@ async def run(args: argparse.Namespace) -> None:
     from sqlalchemy import text
 
     from cerniq.auth import service as auth_service
+    from cerniq.kit.clock import utcnow
     from cerniq.kit.db import transaction
     from cerniq.messaging import repository
+    from cerniq.webhooks import repository as webhooks_repository
 
     async with transaction() as session:
         tenant = await auth_service.ensure_tenant(session, "bench", "Bench")
@@ -103,6 +114,10 @@ async def run(args: argparse.Namespace) -> None:
         ("every phone's new contacts", lambda s: repository.ledger_counts(s, day)),
         ("every phone's follow-ups", lambda s: repository.followup_counts(s, day)),
         ("rows holding a reservation", lambda s: repository.reserved_ids(s, day)),
+        (
+            "the delivery poll's pick",
+            lambda s: webhooks_repository.messages_to_poll(s, since=utcnow() - timedelta(days=3), limit=200),
+        ),
     ]
 
     async def timed(session: Any, read: Callable[[Any], Awaitable[Any]]) -> float:
@@ -131,15 +146,16 @@ async def run(args: argparse.Namespace) -> None:
         if args.plans:
             print(f"\n--- one phone's new contacts, with the index:\n{await plan(session)}")
     async with transaction() as session:
-        await session.execute(text(f"DROP INDEX {INDEX}"))
+        for index in INDEXES:
+            await session.execute(text(f"DROP INDEX {index}"))
         for label, read in reads:
             results[label]["without"] = await timed(session, read)
         if args.plans:
             print(f"\n--- without:\n{await plan(session)}")
-        await session.rollback()  # the index comes back
+        await session.rollback()  # the indexes come back
 
     print(f"\nmedian of {args.repeat} runs, {args.messages:,} messages over {DAYS} days, one day asked for")
-    print(f"{'read':<28} {'with index':>12} {'without':>12} {'ratio':>7}")
+    print(f"{'read':<28} {'with indexes':>12} {'without':>12} {'ratio':>7}")
     for label, _ in reads:
         with_ms, without_ms = results[label]["with"], results[label]["without"]
         ratio = without_ms / with_ms if with_ms else float("nan")

@@ -49,6 +49,14 @@ class GoldCommunicationLog(CommunicationLogColumns, EagerDefaults, Base):
             "phone_id",
             postgresql_where=text("quota_date IS NOT NULL"),
         ),
+        # The delivery poll's pick: open outbound WhatsApp messages by send time (migration 0008).
+        Index(
+            "ix_gold_communication_log_wa_open",
+            "sent_at",
+            postgresql_where=text(
+                "channel = 'WHATSAPP' AND direction = 'OUTBOUND' AND status IN ('SENT', 'DELIVERED')"
+            ),
+        ),
         # At most one automated outbound message in flight per lead: dispatch relies on it.
         Index(
             "ux_comm_log_one_inflight",
