@@ -18,7 +18,7 @@ import asyncio
 import heapq
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -57,7 +57,7 @@ from cerniq.templates.render import (
     lead_variables,
     render,
 )
-from cerniq.templates.service import VariantCache, pick_variant
+from cerniq.templates.service import VariantCache
 from cerniq.templates.spintax import SpintaxError
 from cerniq.worker.enqueue import JobRequest, submit_many
 
@@ -523,27 +523,12 @@ class _SequenceCache:
         return template
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class _Plan(sequences.StepText):
-    """The step to send now (:class:`sequences.StepPlan` with the variant picked), by the
-    enrollment's id: an enrollment made by this batch is a row to insert, not an object."""
+    """The step to send now (:class:`sequences.StepPlan`), by the enrollment's id: an
+    enrollment made by this batch is a row to insert, not an object."""
 
     enrollment_id: uuid.UUID
-    sequence: OutreachSequence
-    step: OutreachSequenceStep
-    template: OutreachTemplate | None
-    variant_content: str | None = None
-    variant_subject: str | None = None
-    version_id: uuid.UUID | None = None
-
-    async def with_variant(self, cache: VariantCache, seed: object) -> _Plan:
-        """The A/B text of one message, as :func:`sequences.with_variant` picks it."""
-        if self.template is None or self.step.content_override:
-            return self
-        picked = await pick_variant(cache, self.template, seed)
-        return replace(
-            self, variant_content=picked.content, variant_subject=picked.subject, version_id=picked.version_id
-        )
 
 
 async def _plan(
@@ -568,10 +553,10 @@ async def _plan(
             # so it was not opened, and the lead wrote nothing since it (now). The enrollment
             # is then a row of the batch's INSERT rather than an object of the unit of work.
             return _Plan(
-                _enroll(writes, journey, default, len(steps), at),
-                default,
-                first,
-                await cache.template(first.template_id),
+                enrollment_id=_enroll(writes, journey, default, len(steps), at),
+                sequence=default,
+                step=first,
+                template=await cache.template(first.template_id),
             )
         enrollment = SequenceEnrollment(
             id=uuid.uuid4(),
@@ -607,7 +592,12 @@ async def _plan(
     if decision.step is None:
         return None
     step = decision.step
-    return _Plan(enrollment.id, sequence, step, await cache.template(step.template_id))
+    return _Plan(
+        enrollment_id=enrollment.id,
+        sequence=sequence,
+        step=step,
+        template=await cache.template(step.template_id),
+    )
 
 
 def _replied_since(journey: GoldLeadJourney, cache: _SequenceCache, since: datetime) -> bool:
@@ -695,7 +685,7 @@ async def _dispatch_one(
         return
 
     message_id = uuid.uuid4()
-    plan = await plan.with_variant(cache.variants, message_id)
+    plan = await sequences.with_variant(cache.variants, plan, message_id)
     variables = lead_variables(company or {}, contact)
     try:
         rendered = render(cache.prepared(plan.content), variables, seed=str(message_id))

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,15 +36,20 @@ from cerniq.models.enums import Channel, EnrollmentStatus
 from cerniq.sequences import repository
 
 
+@dataclass(frozen=True, kw_only=True)
 class StepText:
-    """The channel, text and subject of a planned step: the step's override, else the A/B
-    variant picked for the message, else the template's. For the plans that carry these
-    attributes (:class:`StepPlan`, and dispatch's own plan of a batch)."""
+    """A planned step and its text: the channel, text and subject are the step's override, else
+    the A/B variant picked for the message (:func:`with_variant`), else the template's. The base
+    of :class:`StepPlan` and of dispatch's own plan of a batch, which differ in how they hold
+    the enrollment."""
 
+    sequence: OutreachSequence
     step: OutreachSequenceStep
     template: OutreachTemplate | None
-    variant_content: str | None
-    variant_subject: str | None
+    # Set by with_variant(): the A/B text picked for one message and its template_versions row.
+    variant_content: str | None = None
+    variant_subject: str | None = None
+    version_id: uuid.UUID | None = None
 
     @property
     def channel(self) -> Channel:
@@ -67,21 +72,17 @@ class StepText:
         return self.template.subject if self.template else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepPlan(StepText):
     """The step to send now, with its template."""
 
     enrollment: SequenceEnrollment
-    sequence: OutreachSequence
-    step: OutreachSequenceStep
-    template: OutreachTemplate | None
-    # Set by with_variant(): the A/B text picked for one message and its template_versions row.
-    variant_content: str | None = None
-    variant_subject: str | None = None
-    version_id: uuid.UUID | None = None
 
 
-async def with_variant(source: Any, plan: StepPlan, seed: object) -> StepPlan:
+Plan = TypeVar("Plan", bound=StepText)
+
+
+async def with_variant(source: Any, plan: Plan, seed: object) -> Plan:
     """``plan`` with the text of one message picked among the template's current text and its
     live A/B variants (deterministic for ``seed``, the message id), and ``version_id`` set for
     the log row's ``template_version_id``. A step with a content override keeps it (no variant).
